@@ -1,0 +1,135 @@
+"""epiradar benchmarks, each against a reference measured in the same run.
+
+    python benchmarks/run.py [--rows 1000000] [--regions 120] [--quick]
+
+1. Ingest: `epiradar ingest visits.csv` into a fresh SQLite database (validation, pseudonyms,
+   syndromes, geocoding, dedupe, daily counts) vs the sqlite3 shell's bare `.import` of the same
+   file (no validation at all) — the floor for loading that CSV into SQLite.
+2. Detect: `epiradar detect` replaying 30 days over regions x 8 syndromes (+ city) with EARS
+   C1, C2, C3 on two years of history vs R `surveillance::earsC` on the same count cube.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DATA = ROOT / "bench-data"
+END = dt.date(2026, 10, 31)
+console = Console()
+
+
+def _run(cmd: list[str], **kw) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Wall seconds and peak RSS (MiB) of a child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        console.print(proc.stdout[-2000:], proc.stderr[-4000:])
+        raise SystemExit(f"failed: {' '.join(cmd)}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, max(peak, before) / 1024, proc
+
+
+def make_data(rows: int, regions: int) -> Path:
+    out = DATA / f"r{rows}-g{regions}"
+    if (out / "visits.csv").exists():
+        return out
+    days = 730
+    console.print(f"simulating {rows:,} visits over {regions} regions x {days} days")
+    subprocess.run(
+        [str(BIN / "epiradar"), "simulate", "--scenario", "point-source", "--seed", "7",
+         "--days", str(days), "--end", END.isoformat(), "--regions", str(regions),
+         "--daily-visits", str(rows / days), "--out", str(out)],
+        check=True,
+    )
+    return out
+
+
+def bench_ingest(data: Path, work: Path) -> dict:
+    db = work / "ingest.db"
+    env = {**os.environ, "EPIRADAR_PSEUDONYM_KEY": "benchmark-key"}
+    url = f"sqlite:///{db}"
+    subprocess.run([str(BIN / "epiradar"), "load-city", str(data), "--db", url], env=env,
+                   check=True, capture_output=True)
+    n = sum(1 for _ in open(data / "visits.csv", "rb")) - 1
+    wall, rss, _ = _run([str(BIN / "epiradar"), "ingest", str(data / "visits.csv"), "--db", url,
+                         "--no-progress"], env=env)
+    ref = None
+    if shutil.which("sqlite3"):
+        ref_db = work / "import.db"
+        ref, _, _ = _run(["sqlite3", str(ref_db), ".mode csv", f".import {data / 'visits.csv'} v"])
+    return {"rows": n, "seconds": wall, "rss_mib": rss, "ref_seconds": ref, "db": url, "env": env}
+
+
+def bench_detect(ingested: dict, work: Path) -> dict:
+    env = ingested["env"]
+    start = END - dt.timedelta(days=29)
+    wall, _, proc = _run([str(BIN / "epiradar"), "detect", "--start", start.isoformat(),
+                          "--end", END.isoformat(), "--json", "--db", ingested["db"]], env=env)
+    alerts = json.loads(proc.stdout)
+    ref = None
+    if shutil.which("Rscript"):
+        cube = work / "cube.csv"
+        subprocess.run(
+            [str(BIN / "python"), str(ROOT / "benchmarks" / "export_cube.py"), ingested["db"],
+             END.isoformat(), str(cube)], env=env, check=True,
+        )
+        _, _, proc = _run(["Rscript", str(ROOT / "benchmarks" / "ears_reference.R"), str(cube), "30"])
+        ref = float(proc.stdout.strip().splitlines()[-1])
+    return {"seconds": wall, "alerts": len(alerts), "ref_seconds": ref}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--regions", type=int, default=120)
+    parser.add_argument("--quick", action="store_true", help="100,000 rows, for a smoke run")
+    args = parser.parse_args()
+    rows = 100_000 if args.quick else args.rows
+    data = make_data(rows, args.regions)
+    with tempfile.TemporaryDirectory(prefix="epiradar-bench-") as tmp:
+        work = Path(tmp)
+        ing = bench_ingest(data, work)
+        det = bench_detect(ing, work)
+    table = Table(title=f"epiradar benchmarks ({os.cpu_count()} cores)")
+    for col in ("benchmark", "epiradar", "reference", "reference time", "ratio", "goal"):
+        table.add_column(col)
+    rate = ing["rows"] / ing["seconds"]
+    ref_rate = ing["rows"] / ing["ref_seconds"] if ing["ref_seconds"] else None
+    table.add_row(
+        f"ingest {ing['rows']:,} rows (CSV -> SQLite)",
+        f"{rate:,.0f} rows/s ({ing['seconds']:.1f} s, peak RSS {ing['rss_mib']:.0f} MiB)",
+        "sqlite3 .import (no validation)",
+        f"{ref_rate:,.0f} rows/s" if ref_rate else "n/a",
+        f"{rate / ref_rate:.2f}x" if ref_rate else "n/a",
+        ">= 50,000 rows/s",
+    )
+    table.add_row(
+        f"detect replay 30 days, {args.regions} regions x 8 syndromes, 2 years",
+        f"{det['seconds']:.2f} s ({det['alerts']} alerts)",
+        "R surveillance::earsC C1+C2+C3",
+        f"{det['ref_seconds']:.2f} s" if det["ref_seconds"] else "n/a",
+        f"{det['ref_seconds'] / det['seconds']:.1f}x faster" if det["ref_seconds"] else "n/a",
+        "< 10 s",
+    )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

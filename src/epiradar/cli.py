@@ -1,0 +1,317 @@
+"""The ``epiradar`` command line. Each command is a thin call into ``epiradar.service``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from epiradar.config import Settings, load_settings
+
+app = typer.Typer(
+    help="epiradar: early warning of epidemics from fever clinics, with source tracing.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (default: EPIRADAR_DB or sqlite:///./epiradar.db)."),
+]
+
+
+def _settings(db: str | None, **overrides) -> Settings:
+    return load_settings(db=db, **overrides)
+
+
+def _store(settings: Settings):
+    from epiradar.store import Store
+
+    store = Store(settings.db)
+    store.migrate()
+    return store
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _parse_date(value: str | None, name: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise _fail(f"--{name}: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the city, visits and truth.")],
+    scenario: Annotated[
+        str, typer.Option(help="baseline | point-source | person-to-person | imported")
+    ] = "point-source",
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 0,
+    days: Annotated[int, typer.Option(help="Days of visit history.")] = 730,
+    end: Annotated[
+        str | None, typer.Option(help="Last day (YYYY-MM-DD); default yesterday.")
+    ] = None,
+    regions: Annotated[int, typer.Option(help="Number of regions in the city.")] = 40,
+    daily_visits: Annotated[float, typer.Option(help="Mean fever-clinic visits per day.")] = 500.0,
+    outbreak_size: Annotated[int, typer.Option(help="Outbreak cases.")] = 80,
+    outbreak_start: Annotated[
+        str | None, typer.Option(help="Outbreak start; default end - 14 days.")
+    ] = None,
+    syndrome: Annotated[
+        str | None, typer.Option(help="Outbreak syndrome (default per scenario).")
+    ] = None,
+    recall: Annotated[
+        float, typer.Option(help="Probability a case reports the source place.")
+    ] = 0.7,
+    fmt: Annotated[str, typer.Option("--format", help="Visits file format: csv | jsonl.")] = "csv",
+) -> None:
+    """Generate a synthetic city with visit history and an outbreak with known ground truth."""
+    from epiradar.sim.scenarios import simulate as run_simulation
+    from epiradar.sim.writers import write_simulation
+
+    try:
+        with console.status(f"simulating {scenario} ({days} days, {regions} regions)"):
+            sim = run_simulation(
+                scenario,
+                seed=seed,
+                days=days,
+                end_date=_parse_date(end, "end"),
+                n_regions=regions,
+                daily_visits=daily_visits,
+                outbreak_size=outbreak_size,
+                outbreak_start=_parse_date(outbreak_start, "outbreak-start"),
+                syndrome=syndrome,
+                recall=recall,
+            )
+            write_simulation(sim, out, fmt=fmt)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    truth = sim.truth
+    console.print(
+        f"wrote {len(sim.visits):,} visits, {len(sim.city.regions)} regions to {out}; "
+        f"outbreak: {truth.get('scenario')} from {truth.get('start_date')}, "
+        f"{len(truth.get('case_visit_ids', []))} cases"
+    )
+
+
+@app.command("load-city")
+def load_city_command(
+    directory: Annotated[
+        Path,
+        typer.Argument(
+            help="Folder with regions.geojson, facilities.csv, places.csv, mobility.csv."
+        ),
+    ],
+    db: DbOption = None,
+) -> None:
+    """Load (or replace) the city: regions, facilities, places and mobility."""
+    from epiradar.service.city import load_city
+
+    settings = _settings(db)
+    try:
+        summary = load_city(_store(settings), directory)
+    except (ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"loaded city: {summary}")
+
+
+@app.command()
+def ingest(
+    files: Annotated[list[Path], typer.Argument(help="visits .csv or .jsonl files.")],
+    db: DbOption = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Ingest visit files: validate, pseudonymise, classify, geocode, deduplicate."""
+    from epiradar.service.ingest import ingest_file
+
+    settings = _settings(db)
+    store = _store(settings)
+    accepted = 0
+    for path in files:
+        try:
+            summary = ingest_file(store, path, settings, progress=progress)
+        except (ValueError, OSError) as exc:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            continue
+        accepted += summary.accepted + summary.duplicates
+        console.print(
+            f"{path}: [green]{summary.accepted:,} accepted[/], {summary.duplicates:,} duplicates, "
+            f"[{'red' if summary.rejected else 'green'}]{summary.rejected:,} rejected[/]"
+            + (" (see quarantine)" if summary.rejected else ""),
+            highlight=False,
+        )
+        if summary.accepted + summary.duplicates:
+            continue
+        if summary.rejected:
+            console.print(f"[bold red]error:[/] {path}: every row was rejected")
+    if accepted == 0:
+        raise typer.Exit(1)
+
+
+def _alert_json(alert) -> dict:
+    return json.loads(alert.model_dump_json(exclude={"status", "n_signals"}))
+
+
+@app.command()
+def detect(
+    start: Annotated[
+        str | None, typer.Option(help="First day to judge (default: 30 days before end).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="Last day to judge (default: last day with data).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print alerts as JSON.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Replay detection day by day over a period (each day sees only data up to that day)."""
+    from epiradar.service.detection import NoDataError, run_detection
+
+    settings = _settings(db)
+    try:
+        alerts = run_detection(
+            _store(settings),
+            settings,
+            start=_parse_date(start, "start"),
+            end=_parse_date(end, "end"),
+        )
+    except (NoDataError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps([_alert_json(a) for a in alerts], indent=2, ensure_ascii=False))
+        return
+    table = Table(title=f"{len(alerts)} alerts")
+    for col in (
+        "id",
+        "syndrome",
+        "regions",
+        "first alarm",
+        "observed",
+        "expected",
+        "p",
+        "severity",
+    ):
+        table.add_column(col)
+    for a in sorted(alerts, key=lambda a: a.p_value)[:50]:
+        table.add_row(
+            a.id,
+            a.syndrome,
+            ",".join(a.region_ids) or "city",
+            str(a.first_alarm_date),
+            f"{a.observed:.0f}",
+            f"{a.expected:.1f}",
+            f"{a.p_value:.1e}",
+            a.severity,
+        )
+    Console().print(table)
+
+
+@app.command()
+def trace(
+    alert_id: Annotated[str, typer.Argument(help="Alert id (see `epiradar detect`).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the ranking as JSON.")] = False,
+    top: Annotated[int, typer.Option(help="Show this many sources.")] = 10,
+    db: DbOption = None,
+) -> None:
+    """Rank the likely sources of an alert's cases."""
+    from epiradar.service.tracing import UnknownAlertError, trace_alert
+
+    settings = _settings(db)
+    try:
+        result = trace_alert(_store(settings), alert_id, settings)
+    except UnknownAlertError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+        return
+    table = Table(title=f"alert {alert_id}: {result.n_cases} cases, {result.n_controls} controls")
+    for col in ("rank", "place", "cases exp.", "controls exp.", "OR (95% CI)", "p", "q"):
+        table.add_column(col)
+    for s in result.sources[:top]:
+        table.add_row(
+            str(s.rank),
+            f"{s.name} ({s.id})",
+            f"{s.cases_exposed}/{s.cases_total}",
+            f"{s.controls_exposed}/{s.controls_total}",
+            f"{s.odds_ratio:.1f} ({s.ci_low:.1f}-{s.ci_high:.1f})",
+            f"{s.p_value:.1e}",
+            f"{s.q_value:.1e}",
+        )
+    Console().print(table)
+
+
+@app.command()
+def serve(
+    db: DbOption = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Serve the dashboard and the JSON API."""
+    from epiradar.web.app import serve as serve_app
+
+    settings = _settings(db, host=host, port=port)
+    _store(settings)
+    console.print(f"epiradar dashboard: [bold]http://{settings.host}:{settings.port}[/]")
+    serve_app(settings)
+
+
+@app.command()
+def demo(
+    db: DbOption = None,
+    data_dir: Annotated[
+        Path, typer.Option("--data", help="Where to write the simulated city.")
+    ] = Path("demo-data"),
+    seed: Annotated[int, typer.Option(help="Random seed of the simulated city.")] = 2003,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the dashboard afterwards.")
+    ] = True,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Simulate a city with a hidden outbreak, run the whole job on it and serve the dashboard.
+
+    Without --db the demo keeps its own SQLite database inside the data folder and starts it
+    afresh on every run, so it never mixes with real data.
+    """
+    from epiradar.service.demo import run_demo
+
+    if db is None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        for old in data_dir.glob("epiradar.db*"):
+            old.unlink()
+        db = f"sqlite:///{(data_dir / 'epiradar.db').resolve()}"
+    settings = _settings(db, host=host, port=port)
+    store = _store(settings)
+    result = run_demo(store, settings, data_dir, seed=seed)
+    console.print(
+        f"{result.ingest.accepted:,} visits ingested, {len(result.alerts)} alerts "
+        f"({sum(a.severity == 'high' for a in result.alerts)} high)"
+    )
+    if result.top_trace and result.top_trace.sources:
+        best = result.top_trace.sources[0]
+        console.print(
+            f"strongest alert {result.top_trace.alert_id}: most likely source "
+            f"[bold]{best.name}[/] ({best.id}), OR {best.odds_ratio:.1f}, q {best.q_value:.1e}"
+        )
+    if serve_after:
+        url = f"http://{settings.host}:{settings.port}"
+        console.print(f"epiradar dashboard: [bold]{url}[/]  (Ctrl+C to stop)")
+        from epiradar.web.app import serve as serve_app
+
+        serve_app(settings)
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,96 @@
+"""Settings: defaults < ``epiradar.toml`` < ``EPIRADAR_*`` environment < command-line options."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from epiradar.model import Syndrome
+
+DEFAULT_DB = "sqlite:///./epiradar.db"
+CONFIG_FILE_ENV = "EPIRADAR_CONFIG"
+
+
+class DetectSettings(BaseModel):
+    """Temporal detection (EARS, Hutwagner et al. 2003) over region x syndrome daily counts."""
+
+    methods: list[Literal["C1", "C2", "C3"]] = ["C1", "C2", "C3"]
+    baseline: int = Field(7, ge=3, description="days in the moving baseline")
+    alpha: float = Field(0.001, gt=0, lt=0.5, description="one-sided level of each daily test")
+    min_sigma: float = Field(0.5, ge=0, description="floor on the baseline standard deviation")
+    min_observed: int = Field(3, ge=1, description="no signal below this many visits")
+    syndromes: list[Syndrome] = list(Syndrome)
+    merge_gap_days: int = Field(1, ge=0, description="signals this many days apart join one alert")
+    city: bool = Field(True, description="also monitor the whole city as one series")
+
+
+class TraceSettings(BaseModel):
+    """Exposure enrichment of an alert's cases against comparable non-alert visits."""
+
+    controls_per_case: int = Field(10, ge=1)
+    exposure_window_days: int = Field(14, ge=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="EPIRADAR_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    db: str = DEFAULT_DB
+    pseudonym_key_file: Path = Field(
+        default_factory=lambda: _config_home() / "epiradar" / "pseudonym.key",
+        description="secret key of the patient-id HMAC; kept apart from the data",
+    )
+    pseudonym_key: str | None = Field(None, description="the key itself (overrides the file)")
+    ingest_chunk_rows: int = Field(50_000, ge=100)
+    detect: DetectSettings = DetectSettings()
+    trace: TraceSettings = TraceSettings()
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get(CONFIG_FILE_ENV, "epiradar.toml"))
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
+        )
+
+    def pseudonym_secret(self) -> bytes:
+        """The HMAC key; generated into ``pseudonym_key_file`` (mode 600) on first use."""
+        if self.pseudonym_key:
+            return self.pseudonym_key.encode()
+        path = self.pseudonym_key_file
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+        return path.read_text().strip().encode()
+
+
+def _config_home() -> Path:
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings from the environment and ``epiradar.toml``; ``None`` overrides are ignored."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

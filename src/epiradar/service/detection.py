@@ -1,0 +1,111 @@
+"""Run detection for a period: daily counts -> temporal detectors -> signals -> merged alerts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from epiradar.config import Settings
+from epiradar.detect.engine import detect_signals
+from epiradar.detect.merge import merge_signals
+from epiradar.geo import region_adjacency
+from epiradar.model import Alert, Syndrome
+from epiradar.store import Store
+
+
+class NoDataError(RuntimeError):
+    """There are no visits to run detection on."""
+
+
+def count_cube(
+    store: Store, end: dt.date, syndromes: list[Syndrome], *, city: bool = True
+) -> tuple[np.ndarray, list[tuple[str | None, Syndrome]], list[dt.date]]:
+    """Daily counts up to ``end`` as ``counts[series, day]`` with series keys and dates.
+
+    Series are every known region x syndrome (region ``None`` = the whole city, which also counts
+    visits whose residence is unknown). Days without visits count zero.
+    """
+    date_range = store.visit_date_range()
+    if date_range is None:
+        raise NoDataError("no visits in the database: ingest some first")
+    first = date_range[0]
+    dates = [d.date() for d in pd.date_range(first, end, freq="D")]
+    region_ids = [r.id for r in store.regions()]
+    frame = store.daily_counts(first, end)
+    frame = frame[frame["syndrome"].isin([str(s) for s in syndromes])]
+    day_index = {d.isoformat(): i for i, d in enumerate(dates)}
+    keys: list[tuple[str | None, Syndrome]] = [(r, s) for s in syndromes for r in region_ids]
+    if city:
+        keys += [(None, s) for s in syndromes]
+    row_of = {(r, str(s)): i for i, (r, s) in enumerate(keys)}
+    counts = np.zeros((len(keys), len(dates)), dtype=np.float64)
+    cols = np.fromiter((day_index[str(d)] for d in frame["date"]), dtype=np.int64, count=len(frame))
+    syn = frame["syndrome"].astype(str).to_numpy()
+    reg = frame["region_id"].fillna("").astype(str).to_numpy()
+    values = frame["count"].to_numpy(dtype=np.float64)
+    region_rows = np.array(
+        [row_of.get((r, s), -1) for r, s in zip(reg, syn, strict=True)], dtype=np.int64
+    )
+    known = region_rows >= 0
+    np.add.at(counts, (region_rows[known], cols[known]), values[known])
+    if city:
+        city_rows = np.array([row_of[(None, s)] for s in syn], dtype=np.int64)
+        np.add.at(counts, (city_rows, cols), values)
+    return counts, keys, dates
+
+
+def run_detection(
+    store: Store, settings: Settings, *, start: dt.date | None = None, end: dt.date | None = None
+) -> list[Alert]:
+    """Replay detection prospectively over ``[start, end]`` and store the resulting alerts.
+
+    Each day is judged only on data up to that day (the detectors look back, never ahead).
+    Defaults: ``end`` = the last day with visits, ``start`` = 30 days before ``end``.
+    Alerts previously stored for the period are replaced, so re-running is idempotent.
+    """
+    date_range = store.visit_date_range()
+    if date_range is None:
+        raise NoDataError("no visits in the database: ingest some first")
+    end = end or date_range[1]
+    start = start or end - dt.timedelta(days=29)
+    if start > end:
+        raise ValueError(f"start {start} is after end {end}")
+    cfg = settings.detect
+    counts, keys, dates = count_cube(store, end, list(cfg.syndromes), city=cfg.city)
+    signals = detect_signals(
+        counts,
+        keys,
+        dates,
+        methods=tuple(cfg.methods),
+        baseline=cfg.baseline,
+        alpha=cfg.alpha,
+        min_sigma=cfg.min_sigma,
+        min_observed=cfg.min_observed,
+        monitor_start=start,
+    )
+    neighbours = region_adjacency(store.regions())
+    alerts = merge_signals(signals, neighbours, gap_days=cfg.merge_gap_days)
+    store.replace_alerts(
+        alerts, _signals_by_alert(alerts, signals, neighbours, cfg.merge_gap_days), start, end
+    )
+    return alerts
+
+
+def _signals_by_alert(alerts, signals, neighbours, gap_days):
+    """Attach each signal to the alert that covers its syndrome, region and day."""
+    pairs = []
+    for signal in signals:
+        for alert in alerts:
+            if (
+                alert.syndrome == signal.syndrome
+                and alert.start_date <= signal.date <= alert.end_date
+                and (
+                    (signal.region_id is None and not alert.region_ids)
+                    or (signal.region_id is not None and signal.region_id in alert.region_ids)
+                )
+            ):
+                pairs.append((alert.id, signal))
+                break
+    return pairs
