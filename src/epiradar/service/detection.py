@@ -9,7 +9,7 @@ import pandas as pd
 
 from epiradar.config import Settings
 from epiradar.detect.engine import detect_signals
-from epiradar.detect.merge import merge_signals
+from epiradar.detect.merge import group_signals
 from epiradar.geo import region_adjacency
 from epiradar.model import Alert, Syndrome
 from epiradar.store import Store
@@ -86,26 +86,8 @@ def run_detection(
         monitor_start=start,
     )
     neighbours = region_adjacency(store.regions())
-    alerts = merge_signals(signals, neighbours, gap_days=cfg.merge_gap_days)
-    store.replace_alerts(
-        alerts, _signals_by_alert(alerts, signals, neighbours, cfg.merge_gap_days), start, end
-    )
+    groups = group_signals(signals, neighbours, gap_days=cfg.merge_gap_days)
+    alerts = [alert for alert, _ in groups]
+    members = [(alert.id, signal) for alert, group in groups for signal in group]
+    store.replace_alerts(alerts, members, start, end)
     return alerts
-
-
-def _signals_by_alert(alerts, signals, neighbours, gap_days):
-    """Attach each signal to the alert that covers its syndrome, region and day."""
-    pairs = []
-    for signal in signals:
-        for alert in alerts:
-            if (
-                alert.syndrome == signal.syndrome
-                and alert.start_date <= signal.date <= alert.end_date
-                and (
-                    (signal.region_id is None and not alert.region_ids)
-                    or (signal.region_id is not None and signal.region_id in alert.region_ids)
-                )
-            ):
-                pairs.append((alert.id, signal))
-                break
-    return pairs

@@ -1,0 +1,152 @@
+"""Merge signals into alerts: connected components of the space-time graph.
+
+Two signals of one syndrome are linked when their regions are the same or neighbours and their
+dates are at most ``gap_days`` apart; each connected component is one alert (a space-time
+cluster of EARS signals, Hutwagner et al. 2003). City-level signals (``region_id=None``) link
+only to each other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+from epiradar.model import Alert, Severity, Signal
+
+Correction = Literal["sidak", "bonferroni", "none"]
+_CellKey = tuple[str, str | None, dt.date]  # (syndrome, region, day)
+_SEVERITY_ORDER = {Severity.HIGH: 0, Severity.MEDIUM: 1, Severity.LOW: 2}
+
+
+def merge_signals(
+    signals: Sequence[Signal],
+    neighbours: Mapping[str, set[str]],
+    *,
+    gap_days: int = 1,
+    correction: Correction = "sidak",
+) -> list[Alert]:
+    """One alert per connected component of signals; sorted by first alarm, then severity.
+
+    ``neighbours`` is read as an undirected graph. An alert's ``observed`` and ``expected``
+    sum over its distinct (region, day) cells, so a day flagged by several methods counts once
+    (``expected`` of a cell is the mean over its methods). ``p_value`` is the smallest signal
+    p-value corrected for the ``n`` merged signals: Sidak ``1 - (1 - p)^n`` (default),
+    Bonferroni ``min(1, n p)`` or none. ``id`` is ``{syndrome}-{start:%Y%m%d}-{first region or
+    'city'}``, suffixed ``-2``, ``-3``... when several alerts share it.
+    """
+    groups = group_signals(signals, neighbours, gap_days=gap_days, correction=correction)
+    return [alert for alert, _ in groups]
+
+
+def group_signals(
+    signals: Sequence[Signal],
+    neighbours: Mapping[str, set[str]],
+    *,
+    gap_days: int = 1,
+    correction: Correction = "sidak",
+) -> list[tuple[Alert, list[Signal]]]:
+    """Like ``merge_signals``, each alert paired with the signals it merges."""
+    if gap_days < 0:
+        raise ValueError("gap_days must be non-negative")
+    cells: dict[_CellKey, list[Signal]] = defaultdict(list)
+    for s in signals:
+        cells[(str(s.syndrome), s.region_id, s.date)].append(s)
+    keys = sorted(cells, key=lambda k: (k[0], k[1] or "", k[2]))
+    index = {k: i for i, k in enumerate(keys)}
+    by_day: dict[tuple[str, dt.date], list[_CellKey]] = defaultdict(list)
+    for k in keys:
+        by_day[(k[0], k[2])].append(k)
+    adjacent = _undirected(neighbours)
+    parent = list(range(len(keys)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for k in keys:
+        syndrome, region, day = k
+        for delta in range(gap_days + 1):
+            for other in by_day.get((syndrome, day + dt.timedelta(days=delta)), ()):
+                if other != k and _linked(region, other[1], adjacent):
+                    a, b = find(index[k]), find(index[other])
+                    parent[max(a, b)] = min(a, b)
+    components: dict[int, list[_CellKey]] = defaultdict(list)
+    for k in keys:
+        components[find(index[k])].append(k)
+    groups = [
+        (_alert(members, cells, correction), [sig for k in members for sig in cells[k]])
+        for members in components.values()
+    ]
+    return _sorted_with_unique_ids(groups)
+
+
+def _undirected(neighbours: Mapping[str, set[str]]) -> dict[str, set[str]]:
+    adjacent: dict[str, set[str]] = defaultdict(set)
+    for region, others in neighbours.items():
+        for other in others:
+            adjacent[region].add(other)
+            adjacent[other].add(region)
+    return adjacent
+
+
+def _linked(a: str | None, b: str | None, adjacent: Mapping[str, set[str]]) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return a == b or b in adjacent.get(a, ())
+
+
+def _alert(
+    members: list[_CellKey], cells: Mapping[_CellKey, list[Signal]], correction: Correction
+) -> Alert:
+    member_signals = [s for k in members for s in cells[k]]
+    observed = sum(cells[k][0].observed for k in members)
+    expected = sum(sum(s.expected for s in cells[k]) / len(cells[k]) for k in members)
+    n = len(member_signals)
+    p_value = _corrected(min(s.p_value for s in member_signals), n, correction)
+    start = min(k[2] for k in members)
+    regions = sorted({k[1] for k in members if k[1] is not None})
+    syndrome = member_signals[0].syndrome
+    return Alert(
+        id=f"{syndrome}-{start:%Y%m%d}-{regions[0] if regions else 'city'}",
+        syndrome=syndrome,
+        region_ids=regions,
+        start_date=start,
+        end_date=max(k[2] for k in members),
+        first_alarm_date=start,
+        observed=observed,
+        expected=expected,
+        p_value=p_value,
+        severity=Severity.from_pvalue(p_value),
+        detector=",".join(sorted({s.detector for s in member_signals})),
+        n_signals=n,
+    )
+
+
+def _corrected(p: float, n: int, correction: Correction) -> float:
+    if correction == "sidak":
+        return 1.0 if p >= 1.0 else -math.expm1(n * math.log1p(-p))
+    if correction == "bonferroni":
+        return min(1.0, n * p)
+    if correction == "none":
+        return p
+    raise ValueError(f"unknown correction {correction!r}")
+
+
+def _sorted_with_unique_ids(
+    groups: list[tuple[Alert, list[Signal]]],
+) -> list[tuple[Alert, list[Signal]]]:
+    groups.sort(key=lambda g: (g[0].id, g[0].end_date, g[0].region_ids, g[0].n_signals))
+    seen: dict[str, int] = {}
+    unique = []
+    for a, members in groups:
+        seen[a.id] = seen.get(a.id, 0) + 1
+        if seen[a.id] > 1:
+            a = a.model_copy(update={"id": f"{a.id}-{seen[a.id]}"})
+        unique.append((a, members))
+    unique.sort(key=lambda g: (g[0].first_alarm_date, _SEVERITY_ORDER[g[0].severity], g[0].id))
+    return unique

@@ -1,0 +1,16 @@
+"""Temporal detectors with one shape: ``detector(counts[n_series, n_time], **params) -> DetectionResult``."""
+
+from epiradar.detect.temporal.c3_null import c3_pvalue
+from epiradar.detect.temporal.ears import DEFAULT_ALPHA, ears, first_monitor_day
+from epiradar.detect.temporal.registry import DETECTORS, Detector
+from epiradar.detect.temporal.result import DetectionResult
+
+__all__ = [
+    "DEFAULT_ALPHA",
+    "DETECTORS",
+    "DetectionResult",
+    "Detector",
+    "c3_pvalue",
+    "ears",
+    "first_monitor_day",
+]

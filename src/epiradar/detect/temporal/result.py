@@ -1,0 +1,35 @@
+"""The common result of every temporal detector."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+
+@dataclass(frozen=True)
+class DetectionResult:
+    """Per-series, per-monitored-day output of a detector.
+
+    Every array is ``[n_series, n_monitor]``; column ``k`` is time index ``monitor[k]``
+    (0-based) of the input. Undefined entries (missing counts in the window) are NaN in the
+    float arrays and False in ``alarm``.
+
+    - ``expected``: the baseline mean of the day.
+    - ``upperbound``: the count above which the day alarms.
+    - ``score``: the detector's statistic (for EARS the C1/C2/C3 value).
+    - ``pvalue``: the one-sided p-value of ``score`` (see each detector for its calibration).
+    - ``alarm``: whether the day alarms.
+    """
+
+    expected: npt.NDArray[np.float64]
+    upperbound: npt.NDArray[np.float64]
+    pvalue: npt.NDArray[np.float64]
+    score: npt.NDArray[np.float64]
+    alarm: npt.NDArray[np.bool_]
+    monitor: npt.NDArray[np.intp]
+
+    @property
+    def n_series(self) -> int:
+        return int(self.alarm.shape[0])
