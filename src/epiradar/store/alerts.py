@@ -1,0 +1,113 @@
+"""Alerts and the signals merged into them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Engine, delete, insert, select, update
+
+from epiradar.model import Alert, AlertStatus, Signal, Syndrome
+from epiradar.store._sql import batched, iso_date, now_iso
+from epiradar.store.schema import alerts, signals
+
+
+def replace_alerts(
+    engine: Engine,
+    new_alerts: Sequence[Alert],
+    new_signals: Sequence[tuple[str, Signal]],
+    start: dt.date | str,
+    end: dt.date | str,
+) -> None:
+    """Replace the alerts first alarming in ``[start, end]`` (and any with the same ids) and
+    their signals, in one transaction.
+
+    ``new_signals`` pairs each signal with the id of its alert. A re-detected alert keeps the
+    status a user gave it when the new alert is still ``new``.
+    """
+    ids = [a.id for a in new_alerts]
+    with engine.begin() as conn:
+        old_status: dict[str, str] = {}
+        for batch in batched(ids):
+            old_status |= dict(
+                conn.execute(
+                    select(alerts.c.id, alerts.c.status).where(alerts.c.id.in_(batch))
+                ).all()
+            )
+        in_period = alerts.c.first_alarm_date.between(iso_date(start), iso_date(end))
+        stale = [r for (r,) in conn.execute(select(alerts.c.id).where(in_period)).all()]
+        for batch in batched(sorted(set(stale) | set(ids))):
+            conn.execute(delete(signals).where(signals.c.alert_id.in_(batch)))
+            conn.execute(delete(alerts).where(alerts.c.id.in_(batch)))
+        created = now_iso()
+        if new_alerts:
+            conn.execute(
+                insert(alerts), [_alert_row(a, old_status.get(a.id), created) for a in new_alerts]
+            )
+        if new_signals:
+            conn.execute(insert(signals), [_signal_row(alert_id, s) for alert_id, s in new_signals])
+
+
+def set_alert_status(engine: Engine, alert_id: str, status: AlertStatus | str) -> bool:
+    """Set an alert's status; ``False`` when there is no such alert."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(alerts).where(alerts.c.id == alert_id).values(status=str(AlertStatus(status)))
+        )
+    return result.rowcount == 1
+
+
+def list_alerts(
+    engine: Engine,
+    *,
+    status: AlertStatus | str | None = None,
+    syndrome: Syndrome | str | None = None,
+    limit: int | None = None,
+) -> list[Alert]:
+    """Alerts, latest first alarm first (then most significant)."""
+    stmt = select(alerts).order_by(alerts.c.first_alarm_date.desc(), alerts.c.p_value, alerts.c.id)
+    if status is not None:
+        stmt = stmt.where(alerts.c.status == str(AlertStatus(status)))
+    if syndrome is not None:
+        stmt = stmt.where(alerts.c.syndrome == str(Syndrome(syndrome)))
+    with engine.connect() as conn:
+        rows = conn.execute(stmt.limit(limit)).mappings().all()
+    return [_alert_of(row) for row in rows]
+
+
+def get_alert(engine: Engine, alert_id: str) -> Alert | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).mappings().first()
+    return _alert_of(row) if row else None
+
+
+def alert_signals(engine: Engine, alert_id: str) -> list[Signal]:
+    stmt = (
+        select(signals)
+        .where(signals.c.alert_id == alert_id)
+        .order_by(signals.c.date, signals.c.region_id, signals.c.detector, signals.c.id)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).mappings().all()
+    return [Signal(**{k: v for k, v in row.items() if k not in ("id", "alert_id")}) for row in rows]
+
+
+def _alert_row(alert: Alert, old_status: str | None, created: str) -> dict[str, Any]:
+    row = alert.model_dump(mode="json")
+    row["region_ids"] = json.dumps(alert.region_ids)
+    if old_status is not None and alert.status == AlertStatus.NEW:
+        row["status"] = old_status
+    row["created_at"] = created
+    return row
+
+
+def _signal_row(alert_id: str, signal: Signal) -> dict[str, Any]:
+    return signal.model_dump(mode="json") | {"alert_id": alert_id}
+
+
+def _alert_of(row: Mapping[str, Any]) -> Alert:
+    data = {k: v for k, v in row.items() if k != "created_at"}
+    data["region_ids"] = json.loads(data["region_ids"])
+    return Alert(**data)
