@@ -132,9 +132,10 @@ def prepare_chunk(chunk: RawChunk, context: _Context) -> tuple[dict[str, list[An
     values["contacts"] = _per_distinct(
         cols["contacts"], ok, lambda ids: json.dumps([context.pseudonymize(c) for c in ids])
     )
-    values["diagnosis_codes"] = _per_distinct(
-        cols["diagnosis_codes"], ok, lambda codes: json.dumps(codes, ensure_ascii=False)
-    )
+    for name in ("diagnosis_codes", "exposures"):
+        values[name] = _per_distinct(
+            cols[name], ok, lambda items: json.dumps(items, ensure_ascii=False)
+        )
     values["residence_region"] = _geocoded(values, context.locator)
     values["visit_date"] = _per_distinct(cols["visit_time"], ok, lambda t: t[:10])
     values["syndrome_mask"] = _classify(checked, ok, context.classifier)
@@ -142,7 +143,7 @@ def prepare_chunk(chunk: RawChunk, context: _Context) -> tuple[dict[str, list[An
     return {name: array.tolist() for name, array in values.items()}, rejects
 
 
-_PER_DISTINCT = ("patient_id", "contacts", "diagnosis_codes")
+_PER_DISTINCT = ("patient_id", "contacts", "diagnosis_codes", "exposures")
 
 
 def _per_distinct(column: Column, ok: np.ndarray, fn: Callable[[Any], Any]) -> np.ndarray:

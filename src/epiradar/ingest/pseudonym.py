@@ -17,12 +17,11 @@ class Pseudonymizer:
     def __init__(self, secret: bytes) -> None:
         if not secret:
             raise ValueError("the pseudonym key is empty")
-        self._base = hmac.new(secret, digestmod=hashlib.sha256)
+        self._secret = secret
 
     def __call__(self, raw_id: str) -> str:
-        mac = self._base.copy()
-        mac.update(raw_id.strip().encode("utf-8"))
-        return mac.hexdigest()[:PSEUDONYM_HEX_DIGITS]
+        mac = hmac.digest(self._secret, raw_id.strip().encode("utf-8"), hashlib.sha256)
+        return mac.hex()[:PSEUDONYM_HEX_DIGITS]
 
     def many(self, raw_ids: Iterable[str]) -> dict[str, str]:
         """Pseudonyms of the distinct ids."""

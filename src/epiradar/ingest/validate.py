@@ -45,12 +45,22 @@ def parse_column(
     *,
     required: bool = False,
     empty: Any = None,
+    canonical: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Column:
-    """Apply ``parse`` to each distinct stripped text; "" is ``empty`` (or "required")."""
+    """Apply ``parse`` to each distinct stripped text; "" is ``empty`` (or "required").
+
+    ``canonical`` optionally marks, vectorised, the distinct texts that are already valid and
+    canonical (``parse`` would return them unchanged): they skip the per-value parse.
+    """
     codes, uniques = pd.factorize(np.asarray(texts, dtype=object), use_na_sentinel=False)
     values = np.empty(len(uniques), dtype=object)
     reasons = np.full(len(uniques), None, dtype=object)
+    done = canonical(uniques) if canonical is not None and len(uniques) else None
+    if done is not None:
+        values[done] = uniques[done]
     for i, raw in enumerate(uniques):
+        if done is not None and done[i]:
+            continue
         text = str(raw).strip()
         if not text:
             values[i] = [] if isinstance(empty, list) else empty
@@ -62,6 +72,14 @@ def parse_column(
         except ValueError as exc:
             reasons[i] = str(exc)
     return Column(values, reasons, np.asarray(codes, dtype=np.int64))
+
+
+def _canonical_times(texts: np.ndarray) -> np.ndarray:
+    """``YYYY-MM-DDTHH:MM:SS`` texts that are real times: the common case, checked in bulk."""
+    series = pd.Series(texts, dtype=object)
+    shaped = series.str.len().eq(19).to_numpy(dtype=bool)
+    parsed = pd.to_datetime(series.where(shaped), format="%Y-%m-%dT%H:%M:%S", errors="coerce")
+    return shaped & parsed.notna().to_numpy()
 
 
 def _member(known: Collection[str], what: str) -> Callable[[str], str]:
@@ -104,6 +122,7 @@ def check_chunk(
             parsers[name],
             required=name in rules.REQUIRED,
             empty=[] if name in rules.LIST_COLUMNS else None,
+            canonical=_canonical_times if name == "visit_time" else None,
         )
         columns[name] = column
         new = column.bad() & np.equal(error_field, None)

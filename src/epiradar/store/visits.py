@@ -120,34 +120,29 @@ def insert_visits(engine: Engine, rows: VisitRows, run_id: int) -> tuple[int, in
         conn.exec_driver_sql(_insert_sql(conn), params)
         # Ids grow, and only this call inserts rows of this run above ``before``.
         new = and_(visits.c.id > before, visits.c.ingest_run_id == run_id)
-        exposures: dict[tuple[str, str], str] = {}
-        for facility_id, visit_id, text in zip(
-            columns["facility_id"], columns["visit_id"], columns["exposures"], strict=True
-        ):
-            if text != "[]":
-                exposures.setdefault((facility_id, visit_id), text)
-        if not exposures:
-            inserted = conn.execute(select(func.count()).where(new)).scalar_one()
-            return inserted, n - inserted
-        keys = conn.execute(
-            select(visits.c.id, visits.c.facility_id, visits.c.visit_id).where(new)
-        ).all()
-        exposure_rows: list[dict[str, Any]] = []
-        for pk, facility_id, visit_id in keys:
-            seen: set[str] = set()
-            for item in from_json_list(exposures.get((facility_id, visit_id))):
-                if item["place_id"] not in seen:
-                    seen.add(item["place_id"])
-                    exposure_rows.append(
-                        {
-                            "visit_pk": pk,
-                            "place_id": item["place_id"],
-                            "exposure_date": item.get("date"),
-                        }
-                    )
-        if exposure_rows:
-            conn.execute(insert(visit_exposures), exposure_rows)
-    return len(keys), n - len(keys)
+        inserted = conn.execute(select(func.count()).where(new)).scalar_one()
+        if any(text != "[]" for text in columns["exposures"]):
+            conn.exec_driver_sql(_exposures_sql(conn), (before, run_id))
+    return inserted, n - inserted
+
+
+def _exposures_sql(connection: Connection) -> str:
+    """Fill ``visit_exposures`` from the JSON ``exposures`` of the visits just inserted (ids
+    above the first parameter, ingest run the second), inside the database: no round trip."""
+    if connection.dialect.name == "sqlite":
+        return (
+            "INSERT OR IGNORE INTO visit_exposures (visit_pk, place_id, exposure_date) "
+            "SELECT v.id, json_extract(e.value, '$.place_id'), json_extract(e.value, '$.date') "
+            "FROM visits AS v, json_each(v.exposures) AS e "
+            "WHERE v.id > ? AND v.ingest_run_id = ? AND v.exposures != '[]'"
+        )
+    return (
+        "INSERT INTO visit_exposures (visit_pk, place_id, exposure_date) "
+        "SELECT v.id, e.value ->> 'place_id', e.value ->> 'date' "
+        "FROM visits AS v, jsonb_array_elements(CAST(v.exposures AS jsonb)) AS e(value) "
+        "WHERE v.id > %s AND v.ingest_run_id = %s AND v.exposures != '[]' "
+        "ON CONFLICT DO NOTHING"
+    )
 
 
 def add_quarantine(engine: Engine, records: Iterable[Mapping[str, Any]]) -> int:
