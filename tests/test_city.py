@@ -83,7 +83,7 @@ def test_load_city_service(city_store, tmp_path) -> None:
             },
             r"feature 0: name: missing",
         ),
-        ({"features": [feature("A", parent_id="Z")]}, r"feature 0: parent_id: unknown region 'Z'"),
+        ({"features": [feature("A", parent_id="A")]}, r"feature 0: parent_id: the region itself"),
         (
             {"facilities": "id,name,region_id,lat,lon,fever_clinic,capacity\nF1,C,A,north,0,1,\n"},
             r"facilities\.csv: row 1: lat: not a number: 'north'",

@@ -31,6 +31,14 @@ class DetectSettings(BaseModel):
     min_observed: int = Field(3, ge=1, description="no signal below this many visits")
     syndromes: list[Syndrome] = list(Syndrome)
     merge_gap_days: int = Field(1, ge=0, description="signals this many days apart join one alert")
+    p_correction: Literal["none", "sidak", "bonferroni"] = Field(
+        "none",
+        description="an alert's p-value is its strongest signal's, optionally corrected for "
+        "the number of signals merged",
+    )
+    count_guard: bool = Field(
+        True, description="signals must also be improbable as overdispersed counts"
+    )
     city: bool = Field(True, description="also monitor the whole city as one series")
 
 

@@ -89,10 +89,8 @@ def read_regions(path: Path) -> list[Region]:
     for index, region in enumerate(regions):
         if ids.count(region.id) > 1:
             raise CityFormatError(f"{path}: feature {index}: id: duplicate {region.id!r}")
-        if region.parent_id is not None and region.parent_id not in ids:
-            raise CityFormatError(
-                f"{path}: feature {index}: parent_id: unknown region {region.parent_id!r}"
-            )
+        if region.parent_id == region.id:
+            raise CityFormatError(f"{path}: feature {index}: parent_id: the region itself")
     return regions
 
 

@@ -17,7 +17,7 @@ class Region(_Frozen):
     id: str = Field(min_length=1)
     name: str
     population: int = Field(ge=0)
-    parent_id: str | None = None
+    parent_id: str | None = None  # the enclosing unit (e.g. district); need not be a region
     geometry: dict[str, Any] | None = None  # GeoJSON Polygon / MultiPolygon, lon-lat order
 
 

@@ -84,9 +84,12 @@ def run_detection(
         min_sigma=cfg.min_sigma,
         min_observed=cfg.min_observed,
         monitor_start=start,
+        count_guard=cfg.count_guard,
     )
     neighbours = region_adjacency(store.regions())
-    groups = group_signals(signals, neighbours, gap_days=cfg.merge_gap_days)
+    groups = group_signals(
+        signals, neighbours, gap_days=cfg.merge_gap_days, correction=cfg.p_correction
+    )
     alerts = [alert for alert, _ in groups]
     members = [(alert.id, signal) for alert, group in groups for signal in group]
     store.replace_alerts(alerts, members, start, end)

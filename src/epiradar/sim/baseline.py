@@ -11,7 +11,7 @@ from epiradar.sim.layout import CityLayout
 from epiradar.sim.visits import VisitBatch, synthesize
 
 REGION_PROPENSITY_SD = 0.15  # lasting differences in clinic use between sub-districts
-DAY_NOISE_SIZE = 60.0  # city-wide day-to-day variation (weather, events), gamma shape
+DAY_NOISE_SIZE = 150.0  # city-wide day-to-day variation (weather, events), gamma shape
 P_REPEAT = 0.08  # share of visits by a patient seen shortly before
 REPEAT_WINDOW = 200  # repeat patients are looked for among this many earlier visits nearby
 

@@ -1,0 +1,196 @@
+"""The JSON API under ``/api``: thin wrappers over ``epiradar.service.views``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel
+
+from epiradar import __version__
+from epiradar.config import Settings
+from epiradar.model import Alert, AlertStatus, Severity, Signal, Syndrome, TraceResult
+from epiradar.service import views
+from epiradar.store import Store
+from epiradar.web.deps import get_settings, get_store
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+StoreDep = Annotated[Store, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CountSyndrome = Literal[
+    "all",
+    "fever",
+    "ili",
+    "respiratory",
+    "severe_respiratory",
+    "gastrointestinal",
+    "rash_fever",
+    "neurological",
+    "haemorrhagic",
+]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+    first_data_date: dt.date | None
+    last_data_date: dt.date | None
+
+
+class RegionProperties(BaseModel):
+    id: str
+    name: str
+    population: int
+    level: views.Level
+    alert_ids: list[str]
+    recent_visits: int
+    recent_days: int
+
+
+class RegionFeature(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: dict[str, Any] | None
+    properties: RegionProperties
+
+
+class RegionCollection(BaseModel):
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    last_data_date: dt.date | None
+    features: list[RegionFeature]
+
+
+class AlertOut(BaseModel):
+    alert: Alert
+    syndrome_label: str
+    region_names: list[str]
+    is_open: bool
+    signals: list[Signal]
+
+
+class AlertVisits(BaseModel):
+    alert_id: str
+    n_visits: int
+    visits: list[views.LineListRow]
+
+
+def _not_found(exc: LookupError) -> HTTPException:
+    return HTTPException(status_code=404, detail=str(exc.args[0]) if exc.args else str(exc))
+
+
+@router.get("/health", response_model=Health, summary="Liveness and data freshness")
+def health(store: StoreDep) -> Health:
+    found = views.data_range(store)
+    return Health(
+        status="ok",
+        version=__version__,
+        first_data_date=found[0] if found else None,
+        last_data_date=found[1] if found else None,
+    )
+
+
+@router.get(
+    "/regions",
+    response_model=RegionCollection,
+    summary="Regions as GeoJSON with their current alert level",
+)
+def regions(store: StoreDep) -> RegionCollection:
+    found = views.data_range(store)
+    last = found[1] if found else None
+    features = [
+        RegionFeature(
+            id=r.id,
+            geometry=r.geometry,
+            properties=RegionProperties(
+                id=r.id,
+                name=r.name,
+                population=r.population,
+                level=r.level,
+                alert_ids=r.alert_ids,
+                recent_visits=r.recent_visits,
+                recent_days=views.RECENT_DAYS,
+            ),
+        )
+        for r in views.map_regions(store, last_date=last)
+    ]
+    return RegionCollection(last_data_date=last, features=features)
+
+
+@router.get("/counts", response_model=views.CountSeries, summary="Daily visit counts")
+def counts(
+    store: StoreDep,
+    syndrome: Annotated[CountSyndrome, Query(description="a syndrome, or 'all' visits")] = "all",
+    region: Annotated[list[str], Query(description="region ids (repeat); none = whole city")] = [],  # noqa: B006
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> views.CountSeries:
+    try:
+        return views.count_series(store, syndrome=syndrome, region_ids=region, start=start, end=end)
+    except views.UnknownRegionError as exc:
+        raise _not_found(exc) from None
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+
+
+@router.get("/alerts", response_model=list[Alert], summary="Alerts, newest first")
+def alerts(
+    store: StoreDep,
+    syndrome: Syndrome | None = None,
+    status: AlertStatus | None = None,
+    severity: Severity | None = None,
+) -> list[Alert]:
+    rows = views.alert_list(store, syndrome=syndrome, status=status, severity=severity)
+    return [r.alert for r in rows]
+
+
+@router.get("/alerts/{alert_id}", response_model=AlertOut, summary="One alert with its signals")
+def alert(store: StoreDep, alert_id: str) -> AlertOut:
+    try:
+        row, signals = views.alert_summary(store, alert_id)
+    except views.UnknownAlertError as exc:
+        raise _not_found(exc) from None
+    return AlertOut(
+        alert=row.alert,
+        syndrome_label=row.syndrome_label,
+        region_names=row.region_names,
+        is_open=row.is_open,
+        signals=signals,
+    )
+
+
+@router.get(
+    "/alerts/{alert_id}/visits",
+    response_model=AlertVisits,
+    summary="The alert's line list (pseudonymised)",
+)
+def alert_visits(store: StoreDep, alert_id: str) -> AlertVisits:
+    try:
+        rows = views.alert_visits(store, alert_id)
+    except views.UnknownAlertError as exc:
+        raise _not_found(exc) from None
+    return AlertVisits(alert_id=alert_id, n_visits=len(rows), visits=rows)
+
+
+@router.get(
+    "/alerts/{alert_id}/sources",
+    response_model=TraceResult,
+    summary="Likely sources of the alert's cases, best first",
+)
+def alert_sources(store: StoreDep, settings: SettingsDep, alert_id: str) -> TraceResult:
+    try:
+        return views.alert_sources(store, settings, alert_id)
+    except views.UnknownAlertError as exc:
+        raise _not_found(exc) from None
+
+
+@router.get(
+    "/quarantine",
+    response_model=list[views.QuarantineRow],
+    summary="Recently rejected input records",
+)
+def quarantine(
+    store: StoreDep, limit: Annotated[int, Query(ge=1, le=10_000)] = 100
+) -> list[views.QuarantineRow]:
+    return views.quarantine(store, limit)

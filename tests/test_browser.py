@@ -1,0 +1,188 @@
+"""The dashboard in a real browser: Debian's Chromium driven by Playwright, fully offline."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright import sync_api
+
+from epiradar.web.app import create_app
+from epiradar.web.figures import LEVEL_COLOURS
+from web_support import (
+    CLOSED_ALERT,
+    N_REGIONS,
+    OUTBREAK_ALERT,
+    Dataset,
+    build_dataset,
+    build_simulated,
+    live_server,
+)
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("EPIRADAR_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = Path(os.environ.get("EPIRADAR_SCREENSHOTS", "/tmp"))
+
+
+def _rgb(hex_colour: str) -> str:
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({r}, {g}, {b})"
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data: Dataset = build_dataset(tmp_path_factory.mktemp("browser"))
+    with live_server(create_app(data.settings, data.store)) as url:
+        yield url
+    data.store.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM} (set EPIRADAR_CHROMIUM)")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, base_url: str) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, base_url=base_url)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    foreign: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(base_url) else foreign.append(r.url))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    yield page
+    context.close()
+    assert foreign == [], f"requests left the app: {foreign}"
+    assert errors == [], f"browser errors: {errors}"
+
+
+def _wait_rendered(page, selector: str) -> None:
+    page.wait_for_selector(f"{selector}[data-rendered='true']", state="attached")
+
+
+def test_overview_renders_map_and_epicurve_offline(page) -> None:
+    page.goto("/")
+    _wait_rendered(page, "#region-map")
+    _wait_rendered(page, "#epicurve")
+    fills = page.locator("#region-map .scatterlayer .trace path.js-fill")
+    assert fills.count() == N_REGIONS
+    colours = fills.evaluate_all("els => els.map(e => getComputedStyle(e).fill)")
+    assert colours.count(_rgb(LEVEL_COLOURS["high"])) == 2
+    assert colours.count(_rgb(LEVEL_COLOURS["none"])) == N_REGIONS - 2
+    assert page.locator("#epicurve .barlayer .point").count() == 90
+    assert "31 Mar 2026" in page.locator("#last-data-date").inner_text()
+    page.screenshot(path=str(SHOTS / "epiradar-overview.png"), full_page=True)
+
+
+def test_syndrome_selector_reloads_the_epicurve(page) -> None:
+    page.goto("/")
+    _wait_rendered(page, "#epicurve")
+    page.select_option("#syndrome-select", "gastrointestinal")
+    page.wait_for_selector(
+        "#epicurve[data-syndrome='gastrointestinal'][data-rendered='true']", state="attached"
+    )
+    assert "Gastrointestinal" in page.locator("#epicurve-panel").inner_text()
+    assert page.locator("#epicurve .barlayer .point").count() == 90
+
+
+def test_alert_list_filters_without_reloading(page) -> None:
+    page.goto("/alerts")
+    assert page.locator(f"#alerts a[href='/alerts/{CLOSED_ALERT}']").count() == 1
+    page.evaluate("window.__same_document = true")
+    page.select_option("select[name='severity']", "high")
+    page.wait_for_function("() => document.querySelectorAll('#alerts tbody tr').length === 1")
+    assert page.locator(f"#alerts a[href='/alerts/{OUTBREAK_ALERT}']").count() == 1
+    assert page.evaluate("window.__same_document") is True
+    assert "severity=high" in page.url
+    page.screenshot(path=str(SHOTS / "epiradar-alerts.png"), full_page=True)
+    page.go_back()
+    page.wait_for_function("() => document.querySelectorAll('#alerts tbody tr').length === 3")
+
+
+def test_click_through_to_alert_with_ranked_sources(page) -> None:
+    page.goto("/")
+    page.click(f"#open-alerts a[href='/alerts/{OUTBREAK_ALERT}']")
+    page.wait_for_url(f"**/alerts/{OUTBREAK_ALERT}")
+    _wait_rendered(page, "#region-map")
+    _wait_rendered(page, "#epicurve")
+    top = page.locator("#sources tbody tr.top-source")
+    assert top.locator("td.rank").inner_text().strip() == "1"
+    assert "Harbour Wet Market" in top.inner_text()
+    assert page.locator("#region-map .scatterlayer .trace path.js-fill").count() == N_REGIONS
+    assert page.locator("#region-map .scatterlayer path.point").count() == 1  # source marker
+    assert "Harbour Wet Market" in page.locator("#region-map").inner_text()
+    assert page.locator("#epicurve .barlayer .point").count() > 50
+    assert page.locator("#epicurve .shapelayer path").count() >= 1  # the shaded alert window
+    assert page.locator("#line-list tbody tr").count() >= 96
+    page.screenshot(path=str(SHOTS / "epiradar-alert.png"), full_page=True)
+
+
+def test_narrow_screen_stacks_the_panels(browser, base_url: str) -> None:
+    context = browser.new_context(viewport={"width": 420, "height": 900}, base_url=base_url)
+    page = context.new_page()
+    page.goto(f"/alerts/{OUTBREAK_ALERT}")
+    page.wait_for_selector("#region-map[data-rendered='true']", state="attached")
+    map_box = page.locator("#region-map").bounding_box()
+    curve_box = page.locator("#epicurve").bounding_box()
+    assert map_box is not None and curve_box is not None
+    assert curve_box["y"] > map_box["y"] + map_box["height"] - 1
+    assert page.evaluate("document.documentElement.scrollWidth") <= 420
+    page.screenshot(path=str(SHOTS / "epiradar-alert-narrow.png"), full_page=True)
+    context.close()
+
+
+@pytest.mark.slow
+def test_simulated_outbreak_is_found_and_traced_in_the_dashboard(browser, tmp_path) -> None:
+    data, truth = build_simulated(tmp_path)
+    affected = set(truth["affected_regions"])
+    source = next(p for p in data.places if p.id == truth["source"]["id"])
+    with live_server(create_app(data.settings, data.store)) as url:
+        context = browser.new_context(viewport={"width": 1366, "height": 900}, base_url=url)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.goto("/")
+        _wait_rendered(page, "#region-map")
+        levels = page.evaluate(
+            "() => document.getElementById('region-map').data"
+            ".filter(t => t.meta).map(t => [t.meta.region, t.meta.level])"
+        )
+        assert len(levels) == N_REGIONS
+        assert any(level != "none" for region, level in levels if region in affected)
+
+        page.goto("/alerts?syndrome=gastrointestinal&sort=p_value&order=desc")
+        rows = page.locator("#alerts tbody tr")
+        regional = [
+            i
+            for i in range(rows.count())
+            if "Whole city" not in rows.nth(i).locator("td.regions-cell").inner_text()
+        ]
+        assert regional, "no regional gastrointestinal alert"
+        rows.nth(regional[0]).locator("a").first.click()
+        page.wait_for_url("**/alerts/*")
+        _wait_rendered(page, "#region-map")
+        top = page.locator("#sources tbody tr.top-source")
+        assert top.locator("td.rank").inner_text().strip() == "1"
+        assert source.name in top.inner_text()
+        page.screenshot(path=str(SHOTS / "epiradar-simulated-alert.png"), full_page=True)
+        context.close()
+    data.store.close()
