@@ -19,7 +19,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # messages stay on one line
 
 DbOption = Annotated[
     str | None,
@@ -153,12 +153,29 @@ def ingest(
             + (" (see quarantine)" if summary.rejected else ""),
             highlight=False,
         )
-        if summary.accepted + summary.duplicates:
-            continue
         if summary.rejected:
+            _print_rejects(store, summary, path)
+        if summary.rejected and not summary.accepted + summary.duplicates:
             console.print(f"[bold red]error:[/] {path}: every row was rejected")
     if accepted == 0:
         raise typer.Exit(1)
+
+
+MAX_REJECTS_SHOWN = 10
+
+
+def _print_rejects(store, summary, path: Path) -> None:
+    """One line per rejected record of this run: file, record, field and reason."""
+    rejects = store.quarantined(MAX_REJECTS_SHOWN + 1, run_id=summary.run_id)[::-1]
+    if not rejects:  # rejected again, already kept from an earlier run of the same file
+        rejects = [
+            q for q in store.quarantined(MAX_REJECTS_SHOWN + 1) if q["source"] == summary.source
+        ][::-1]
+    for q in rejects[:MAX_REJECTS_SHOWN]:
+        field = f"{q['field']}: " if q["field"] else ""
+        console.print(f"  {path}: row {q['record']}: {field}{q['reason']}", highlight=False)
+    if summary.rejected > MAX_REJECTS_SHOWN:
+        console.print(f"  ... and {summary.rejected - MAX_REJECTS_SHOWN:,} more in the quarantine")
 
 
 def _alert_json(alert) -> dict:

@@ -147,8 +147,13 @@ def _exposures_sql(connection: Connection) -> str:
 
 def add_quarantine(engine: Engine, records: Iterable[Mapping[str, Any]]) -> int:
     """Store rejected records (``source``, ``record``, ``field``, ``reason``, ``raw``,
-    optional ``ingest_run_id``) verbatim. Returns how many were stored."""
+    optional ``ingest_run_id``) verbatim. Returns how many were given.
+
+    A record already kept (same source, record number, reason and raw text, e.g. the same
+    file ingested again) is not stored twice.
+    """
     received = now_iso()
+    records = list(records)
     rows = [
         {
             "ingest_run_id": r.get("ingest_run_id"),
@@ -163,7 +168,23 @@ def add_quarantine(engine: Engine, records: Iterable[Mapping[str, Any]]) -> int:
     ]
     if rows:
         with engine.begin() as conn:
-            conn.execute(insert(quarantine), rows)
+            kept = set()
+            for source in {r["source"] for r in rows}:
+                numbers = [r["record"] for r in rows if r["source"] == source]
+                for batch in batched(sorted(set(numbers), key=str)):
+                    kept.update(
+                        conn.execute(
+                            select(
+                                quarantine.c.source,
+                                quarantine.c.record,
+                                quarantine.c.reason,
+                                quarantine.c.raw,
+                            ).where(quarantine.c.source == source, quarantine.c.record.in_(batch))
+                        ).all()
+                    )
+            new = [r for r in rows if (r["source"], r["record"], r["reason"], r["raw"]) not in kept]
+            if new:
+                conn.execute(insert(quarantine), new)
     return len(rows)
 
 
