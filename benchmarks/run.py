@@ -53,9 +53,24 @@ def make_data(rows: int, regions: int) -> Path:
     days = 730
     console.print(f"simulating {rows:,} visits over {regions} regions x {days} days")
     subprocess.run(
-        [str(BIN / "epiradar"), "simulate", "--scenario", "point-source", "--seed", "7",
-         "--days", str(days), "--end", END.isoformat(), "--regions", str(regions),
-         "--daily-visits", str(rows / days), "--out", str(out)],
+        [
+            str(BIN / "epiradar"),
+            "simulate",
+            "--scenario",
+            "point-source",
+            "--seed",
+            "7",
+            "--days",
+            str(days),
+            "--end",
+            END.isoformat(),
+            "--regions",
+            str(regions),
+            "--daily-visits",
+            str(rows / days),
+            "--out",
+            str(out),
+        ],
         check=True,
     )
     return out
@@ -65,11 +80,18 @@ def bench_ingest(data: Path, work: Path) -> dict:
     db = work / "ingest.db"
     env = {**os.environ, "EPIRADAR_PSEUDONYM_KEY": "benchmark-key"}
     url = f"sqlite:///{db}"
-    subprocess.run([str(BIN / "epiradar"), "load-city", str(data), "--db", url], env=env,
-                   check=True, capture_output=True)
-    n = sum(1 for _ in open(data / "visits.csv", "rb")) - 1
-    wall, rss, _ = _run([str(BIN / "epiradar"), "ingest", str(data / "visits.csv"), "--db", url,
-                         "--no-progress"], env=env)
+    subprocess.run(
+        [str(BIN / "epiradar"), "load-city", str(data), "--db", url],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    with open(data / "visits.csv", "rb") as f:
+        n = sum(1 for _ in f) - 1
+    wall, rss, _ = _run(
+        [str(BIN / "epiradar"), "ingest", str(data / "visits.csv"), "--db", url, "--no-progress"],
+        env=env,
+    )
     ref = None
     if shutil.which("sqlite3"):
         ref_db = work / "import.db"
@@ -80,17 +102,38 @@ def bench_ingest(data: Path, work: Path) -> dict:
 def bench_detect(ingested: dict, work: Path) -> dict:
     env = ingested["env"]
     start = END - dt.timedelta(days=29)
-    wall, _, proc = _run([str(BIN / "epiradar"), "detect", "--start", start.isoformat(),
-                          "--end", END.isoformat(), "--json", "--db", ingested["db"]], env=env)
+    wall, _, proc = _run(
+        [
+            str(BIN / "epiradar"),
+            "detect",
+            "--start",
+            start.isoformat(),
+            "--end",
+            END.isoformat(),
+            "--json",
+            "--db",
+            ingested["db"],
+        ],
+        env=env,
+    )
     alerts = json.loads(proc.stdout)
     ref = None
     if shutil.which("Rscript"):
         cube = work / "cube.csv"
         subprocess.run(
-            [str(BIN / "python"), str(ROOT / "benchmarks" / "export_cube.py"), ingested["db"],
-             END.isoformat(), str(cube)], env=env, check=True,
+            [
+                str(BIN / "python"),
+                str(ROOT / "benchmarks" / "export_cube.py"),
+                ingested["db"],
+                END.isoformat(),
+                str(cube),
+            ],
+            env=env,
+            check=True,
         )
-        _, _, proc = _run(["Rscript", str(ROOT / "benchmarks" / "ears_reference.R"), str(cube), "30"])
+        _, _, proc = _run(
+            ["Rscript", str(ROOT / "benchmarks" / "ears_reference.R"), str(cube), "30"]
+        )
         ref = float(proc.stdout.strip().splitlines()[-1])
     return {"seconds": wall, "alerts": len(alerts), "ref_seconds": ref}
 

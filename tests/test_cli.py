@@ -30,14 +30,35 @@ def _secret(monkeypatch, tmp_path):
 @pytest.fixture(scope="module")
 def city_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("city")
-    run("simulate", "--scenario", "point-source", "--seed", "3", "--days", "90", "--end",
-        END.isoformat(), "--regions", "8", "--daily-visits", "80", "--out", out)
+    run(
+        "simulate",
+        "--scenario",
+        "point-source",
+        "--seed",
+        "3",
+        "--days",
+        "90",
+        "--end",
+        END.isoformat(),
+        "--regions",
+        "8",
+        "--daily-visits",
+        "80",
+        "--out",
+        out,
+    )
     return out
 
 
 def test_simulate_writes_the_documented_files(city_dir):
-    for name in ("regions.geojson", "facilities.csv", "places.csv", "mobility.csv", "visits.csv",
-                 "truth.json"):
+    for name in (
+        "regions.geojson",
+        "facilities.csv",
+        "places.csv",
+        "mobility.csv",
+        "visits.csv",
+        "truth.json",
+    ):
         assert (city_dir / name).stat().st_size > 0
     truth = json.loads((city_dir / "truth.json").read_text())
     assert truth["scenario"] == "point-source" and truth["case_visit_ids"]
@@ -65,7 +86,9 @@ def test_whole_chain_on_each_database(city_dir, store_url, tmp_path):
     if alerts:
         traced = json.loads(run("trace", alerts[0]["id"], "--json", "--db", store_url).stdout)
         assert traced["alert_id"] == alerts[0]["id"]
-        assert [s["rank"] for s in traced["sources"]] == sorted(s["rank"] for s in traced["sources"])
+        assert [s["rank"] for s in traced["sources"]] == sorted(
+            s["rank"] for s in traced["sources"]
+        )
 
 
 def test_bad_rows_are_named_and_quarantined_good_rows_kept(city_dir, tmp_path):

@@ -32,9 +32,25 @@ def test_point_source_outbreak_is_detected_and_traced(tmp_path, seed):
     data = tmp_path / "city"
     db = f"sqlite:///{tmp_path / 'e2e.db'}"
     _invoke(
-        "simulate", "--scenario", "point-source", "--seed", str(seed), "--days", "365",
-        "--end", END.isoformat(), "--outbreak-start", START.isoformat(), "--regions", "20",
-        "--daily-visits", "250", "--syndrome", "gastrointestinal", "--out", str(data),
+        "simulate",
+        "--scenario",
+        "point-source",
+        "--seed",
+        str(seed),
+        "--days",
+        "365",
+        "--end",
+        END.isoformat(),
+        "--outbreak-start",
+        START.isoformat(),
+        "--regions",
+        "20",
+        "--daily-visits",
+        "250",
+        "--syndrome",
+        "gastrointestinal",
+        "--out",
+        str(data),
     )
     truth = json.loads((data / "truth.json").read_text())
     assert truth["source"]["kind"] == "place"
@@ -42,21 +58,39 @@ def test_point_source_outbreak_is_detected_and_traced(tmp_path, seed):
     _invoke("ingest", str(data / "visits.csv"), "--db", db, "--no-progress")
 
     detected = _invoke(
-        "detect", "--start", (START - dt.timedelta(days=30)).isoformat(), "--end",
-        END.isoformat(), "--json", "--db", db,
+        "detect",
+        "--start",
+        (START - dt.timedelta(days=30)).isoformat(),
+        "--end",
+        END.isoformat(),
+        "--json",
+        "--db",
+        db,
     )
     alerts = json.loads(detected.stdout)
     affected = set(truth["affected_regions"])
     start = dt.date.fromisoformat(truth["start_date"])
     timely = [
-        a for a in alerts
+        a
+        for a in alerts
         if a["syndrome"] == "gastrointestinal"
         and affected & set(a["region_ids"])
         and start <= dt.date.fromisoformat(a["first_alarm_date"]) <= start + dt.timedelta(days=7)
     ]
     assert timely, f"no gastrointestinal alert in {sorted(affected)} within 7 days of {start}"
-    for key in ("id", "syndrome", "region_ids", "start_date", "end_date", "first_alarm_date",
-                "observed", "expected", "p_value", "severity", "detector"):
+    for key in (
+        "id",
+        "syndrome",
+        "region_ids",
+        "start_date",
+        "end_date",
+        "first_alarm_date",
+        "observed",
+        "expected",
+        "p_value",
+        "severity",
+        "detector",
+    ):
         assert key in timely[0]
 
     best = min(timely, key=lambda a: a["p_value"])
@@ -74,21 +108,41 @@ def test_detect_is_idempotent_and_replay_matches_truncated_history(tmp_path):
     db = f"sqlite:///{tmp_path / 'replay.db'}"
     end = dt.date(2026, 3, 31)
     _invoke(
-        "simulate", "--scenario", "point-source", "--seed", "5", "--days", "120", "--end",
-        end.isoformat(), "--regions", "9", "--daily-visits", "120", "--out", str(data),
+        "simulate",
+        "--scenario",
+        "point-source",
+        "--seed",
+        "5",
+        "--days",
+        "120",
+        "--end",
+        end.isoformat(),
+        "--regions",
+        "9",
+        "--daily-visits",
+        "120",
+        "--out",
+        str(data),
     )
     _invoke("load-city", str(data), "--db", db)
     _invoke("ingest", str(data / "visits.csv"), "--db", db, "--no-progress")
     window = ("--start", (end - dt.timedelta(days=20)).isoformat())
-    first = json.loads(_invoke("detect", *window, "--end", end.isoformat(), "--json", "--db", db).stdout)
-    again = json.loads(_invoke("detect", *window, "--end", end.isoformat(), "--json", "--db", db).stdout)
+    first = json.loads(
+        _invoke("detect", *window, "--end", end.isoformat(), "--json", "--db", db).stdout
+    )
+    again = json.loads(
+        _invoke("detect", *window, "--end", end.isoformat(), "--json", "--db", db).stdout
+    )
     assert first == again
     # Alerts that started by day X are the same whether or not later days exist.
     cut = end - dt.timedelta(days=7)
-    early = json.loads(_invoke("detect", *window, "--end", cut.isoformat(), "--json", "--db", db).stdout)
+    early = json.loads(
+        _invoke("detect", *window, "--end", cut.isoformat(), "--json", "--db", db).stdout
+    )
     full_started = {
         (a["syndrome"], a["start_date"], tuple(a["region_ids"]))
-        for a in first if dt.date.fromisoformat(a["end_date"]) <= cut - dt.timedelta(days=2)
+        for a in first
+        if dt.date.fromisoformat(a["end_date"]) <= cut - dt.timedelta(days=2)
     }
     early_started = {(a["syndrome"], a["start_date"], tuple(a["region_ids"])) for a in early}
     assert full_started <= early_started

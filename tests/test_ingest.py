@@ -240,7 +240,7 @@ def test_a_refused_chunk_rolls_back_alone(
     calls = []
 
     def flaky(self, rows, run_id):
-        calls.append(rows["visit_id"])
+        calls.append(rows.keys())
         if len(calls) == 2:
             from sqlalchemy.exc import OperationalError
 
@@ -349,3 +349,44 @@ def test_vectorised_validation_agrees_with_pydantic_record() -> None:
                 expected = expected.isoformat()
             assert value == expected, (column, case)
         assert record.to_visit(Pseudonymizer(b"k")).visit_time.microsecond == 0
+
+
+def test_worker_processes_give_the_same_result_as_one_process(
+    city_store, keyword_classifier, tmp_path
+) -> None:
+    """Blocks prepared in parallel processes are stored in file order with the same record
+    numbers, across quoted line breaks, blank lines, bad rows and duplicates."""
+    lines = []
+    for i in range(40):
+        lines.append(GOOD[0].replace("v1,", f"a{i},"))
+        if i % 7 == 0:
+            lines.append(f'q{i},F1,2024-03-01T08:00:00,,,,,,,"cough,\nthen fever",,,,,,')
+        if i % 9 == 0:
+            lines.append(GOOD[1].replace("v2,", f"b{i},").replace(",7,", ",-3,"))  # bad age
+        if i % 11 == 0:
+            lines.append("")
+        if i % 13 == 0:
+            lines.append(GOOD[0].replace("v1,", f"a{i},"))  # duplicate
+    path = write_csv(tmp_path / "many.csv", lines)
+
+    def run(workers: int, store: Store):
+        summary = ingest_path(
+            store, path, secret=b"k", classifier=keyword_classifier, chunk_rows=5, workers=workers
+        )
+        quarantined = sorted((q["record"], q["field"], q["raw"]) for q in store.quarantined(None))
+        return (summary.accepted, summary.duplicates, summary.rejected), quarantined
+
+    single = run(1, city_store)
+    single_rows = table_rows(city_store)
+    other = Store(f"sqlite:///{tmp_path / 'parallel.db'}")
+    other.migrate()
+    other.load_city(city_store.regions(), city_store.facilities(), city_store.places(), [])
+    try:
+        parallel = run(2, other)
+        assert parallel == single
+        assert table_rows(other) == single_rows
+    finally:
+        other.close()
+    assert single[0] == (46, 4, 5)
+    records = {raw.split(",")[0]: int(record) for record, _, raw in single[1]}
+    assert records["b0"] == lines.index(next(x for x in lines if x.startswith("b0,"))) + 1

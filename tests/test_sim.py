@@ -161,7 +161,9 @@ def test_visits_follow_the_canonical_columns(baseline: Simulation, city: City) -
     assert v["contacts"].isna().all() and v["lab_result"].notna().mean() > 0.01
 
 
-def test_residence_is_sometimes_partial_and_inside_the_region(baseline: Simulation, city: City) -> None:
+def test_residence_is_sometimes_partial_and_inside_the_region(
+    baseline: Simulation, city: City
+) -> None:
     v = baseline.visits
     ids = {r.id for r in city.regions}
     region = v["residence_region"]
@@ -175,7 +177,9 @@ def test_residence_is_sometimes_partial_and_inside_the_region(baseline: Simulati
     both = v[region.notna() & coords].iloc[::50]
     inside = [
         geoms[r].contains(Point(lon, lat))
-        for r, lat, lon in zip(both["residence_region"], both["residence_lat"], both["residence_lon"], strict=True)
+        for r, lat, lon in zip(
+            both["residence_region"], both["residence_lat"], both["residence_lon"], strict=True
+        )
     ]
     assert all(inside)
 
@@ -206,7 +210,9 @@ def test_complaints_are_bilingual_with_negations(baseline: Simulation) -> None:
     assert (han & latin).mean() > 0.03
     for negation in ("no fever", "denies fever", "无发热", "否认发热"):
         assert cc.str.contains(negation).any(), negation
-    febrile_words = cc.str.match(r"^(fever|high fever|发热|发烧|高热)") & ~cc.str.contains("no fever|无发热")
+    febrile_words = cc.str.match(r"^(fever|high fever|发热|发烧|高热)") & ~cc.str.contains(
+        "no fever|无发热"
+    )
     assert (baseline.visits.loc[febrile_words, "temperature_c"].dropna() >= 38.0).mean() > 0.8
     negated = cc.str.contains("no fever|denies fever|无发热|否认发热")
     assert (baseline.visits.loc[negated, "temperature_c"].dropna() < 38.0).mean() > 0.9
@@ -243,7 +249,14 @@ def test_gastrointestinal_counts_are_low_per_region(baseline: Simulation) -> Non
 
 
 def test_daily_visits_scales_the_volume(city: City) -> None:
-    sim = simulate("baseline", seed=1, city=city, days=60, end_date=END, daily_visits=daily_visits_for(9000, 60))
+    sim = simulate(
+        "baseline",
+        seed=1,
+        city=city,
+        days=60,
+        end_date=END,
+        daily_visits=daily_visits_for(9000, 60),
+    )
     assert 0.85 * 9000 < len(sim.visits) < 1.15 * 9000
 
 
@@ -259,7 +272,9 @@ def test_invalid_arguments() -> None:
     with pytest.raises(ValueError, match="scenario"):
         simulate("zombies", n_regions=4, days=5)
     with pytest.raises(ValueError, match="outbreak_start"):
-        simulate("imported", n_regions=4, days=5, end_date=END, outbreak_start=END + dt.timedelta(days=3))
+        simulate(
+            "imported", n_regions=4, days=5, end_date=END, outbreak_start=END + dt.timedelta(days=3)
+        )
 
 
 # -- outbreaks -------------------------------------------------------------------------------
@@ -271,7 +286,9 @@ def test_baseline_truth_is_empty(baseline: Simulation) -> None:
     assert t["case_visit_ids"] == [] and t["transmission"] == [] and t["affected_regions"] == []
 
 
-def test_point_source_cases_report_the_place_and_cluster_near_it(point: Simulation, city: City) -> None:
+def test_point_source_cases_report_the_place_and_cluster_near_it(
+    point: Simulation, city: City
+) -> None:
     t = point.truth
     assert t["source"]["kind"] == "place" and t["start_date"] == START.isoformat()
     place = next(p for p in city.places if p.id == t["source"]["id"])
@@ -346,12 +363,16 @@ def test_person_to_person_transmission_tree(p2p: Simulation) -> None:
     assert all(a in ids and b in ids for a, b in pairs)
     onset = pd.to_datetime(cases["onset_date"])
     visit = pd.to_datetime(cases["visit_time"])
-    gaps = [(onset[b] - onset[a]).days for a, b in pairs if pd.notna(onset[a]) and pd.notna(onset[b])]
+    gaps = [
+        (onset[b] - onset[a]).days for a, b in pairs if pd.notna(onset[a]) and pd.notna(onset[b])
+    ]
     assert gaps and min(gaps) >= 1 and max(gaps) <= 15 and 2 <= np.mean(gaps) <= 5
     assert all(visit[a] <= visit[b] + pd.Timedelta(days=3) for a, b in pairs)
     index_onset = onset[t["source"]["id"]]
     assert pd.isna(index_onset) or index_onset.date() == START
-    named = [cases.loc[a, "patient_id"] in str(cases.loc[b, "contacts"]).split(";") for a, b in pairs]
+    named = [
+        cases.loc[a, "patient_id"] in str(cases.loc[b, "contacts"]).split(";") for a, b in pairs
+    ]
     assert np.mean(named) > 0.6
     assert set(cases["contacts"].dropna().str.split(";").explode()) <= set(cases["patient_id"])
     fever = cases["chief_complaint"].str.contains("fever|发热|发烧")
@@ -388,7 +409,15 @@ def test_writers_round_trip(tmp_path, point: Simulation, city: City) -> None:
     assert {"id", "name", "population", "parent_id"} <= set(props)
     assert shape(gj["features"][0]["geometry"]).equals(shape(city.regions[0].geometry))
     fac = pd.read_csv(paths["facilities"])
-    assert list(fac.columns) == ["id", "name", "region_id", "lat", "lon", "fever_clinic", "capacity"]
+    assert list(fac.columns) == [
+        "id",
+        "name",
+        "region_id",
+        "lat",
+        "lon",
+        "fever_clinic",
+        "capacity",
+    ]
     assert fac["fever_clinic"].dtype == bool and len(fac) == len(city.facilities)
     places = pd.read_csv(paths["places"])
     assert list(places.columns) == ["id", "name", "kind", "region_id", "lat", "lon"]
@@ -418,7 +447,10 @@ def test_jsonl_and_city_writers(tmp_path, p2p: Simulation) -> None:
     assert all(r["age"] is None or isinstance(r["age"], int) for r in rows[:500])
     written = write_city(p2p.city, tmp_path / "city")
     assert sorted(p.name for p in written.values()) == [
-        "facilities.csv", "mobility.csv", "places.csv", "regions.geojson",
+        "facilities.csv",
+        "mobility.csv",
+        "places.csv",
+        "regions.geojson",
     ]
     with pytest.raises(ValueError):
         write_visits(p2p.visits, tmp_path / "v.xml")

@@ -137,4 +137,3 @@ def count_tail(observed: np.ndarray, rate: np.ndarray, size: np.ndarray) -> np.n
         k = size[finite]
         out[finite] = nbinom.sf(observed[finite] - 1, k, k / (k + rate[finite]))
     return out
-

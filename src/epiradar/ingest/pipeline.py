@@ -6,11 +6,17 @@ records go to the quarantine with the database's reason; chunks before and after
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+import multiprocessing
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty, Queue
 from typing import Any, Protocol
 
 import numpy as np
@@ -19,9 +25,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from epiradar.ingest import rules
 from epiradar.ingest.geocode import RegionLocator
 from epiradar.ingest.pseudonym import Pseudonymizer
-from epiradar.ingest.readers import RawChunk, Reject, VisitReader
+from epiradar.ingest.readers import LineBlock, RawChunk, Reject, VisitReader, parse_block
 from epiradar.ingest.validate import CheckedChunk, Column, check_chunk
-from epiradar.store import Store
+from epiradar.store import EncodedVisits, Store
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +76,13 @@ def ingest_path(
     classifier: Classifier,
     chunk_rows: int = 50_000,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> IngestSummary:
     """Ingest one canonical CSV / JSON Lines file (optionally .gz) into ``store``.
+
+    Chunks are validated and prepared by ``workers`` processes (default: one per CPU, for files
+    of several chunks) while this process reads the file and stores the prepared chunks in
+    order; ``workers=1`` prepares in a thread.
 
     Raises ``IngestFormatError`` before storing anything when the format or columns are wrong.
     Daily counts are not refreshed here (``service.ingest.ingest_file`` does it).
@@ -91,26 +102,128 @@ def ingest_path(
         )
         accepted = duplicates = rejected = 0
         dates: set[str] = set()
+        n_workers = _workers(workers, reader)
+        processed = (
+            _processed_in_processes(reader, context, n_workers)
+            if n_workers > 1
+            else _processed_ahead(reader, context)
+        )
+        offset = 0  # records before the current block
         try:
-            for chunk in reader:
-                rows, rejects = prepare_chunk(chunk, context)
+            for block, (batch, rejects, n_records) in processed:
+                for reject in rejects:
+                    reject.record += offset
                 rejected += store.quarantine(_quarantine_rows(rejects, context))
-                if not rows:
-                    continue
-                try:
-                    inserted, dupes = store.insert_visits(rows, run_id)
-                except SQLAlchemyError as exc:
-                    log.error("chunk of %s refused by the database: %s", path, exc)
-                    rejected += store.quarantine(_refused(rows, chunk, exc, context))
-                    continue
-                accepted += inserted
-                duplicates += dupes
-                dates.update(rows.get("visit_date", ()))
+                if batch is not None:
+                    try:
+                        inserted, dupes = store.insert_visits(batch, run_id)
+                    except SQLAlchemyError as exc:
+                        log.error("chunk of %s refused by the database: %s", path, exc)
+                        chunk = parse_block(block).renumbered(offset)
+                        rejected += store.quarantine(_refused(batch, chunk, exc, context))
+                    else:
+                        accepted += inserted
+                        duplicates += dupes
+                        dates.update(batch.visit_dates())
+                offset += n_records
                 if progress is not None:
                     progress(reader.bytes_read, reader.total_bytes)
         finally:
             store.finish_ingest_run(run_id, accepted, duplicates, rejected)
     return IngestSummary(accepted, duplicates, rejected, run_id, str(path), frozenset(dates))
+
+
+_DONE = object()
+_worker_context: _Context | None = None
+Processed = tuple[EncodedVisits | None, list[Reject], int]
+"""A block's valid visits encoded for the insert, its rejects (numbered from 1 within the
+block) and how many records it held."""
+
+
+def process_block(block: LineBlock, context: _Context) -> Processed:
+    """Parse, validate and encode one block: everything but the database."""
+    chunk = parse_block(block)
+    rows, rejects = prepare_chunk(chunk, context)
+    batch = EncodedVisits.encode(rows, context.run_id) if rows else None
+    return batch, rejects, chunk.n_records
+
+
+def _workers(requested: int | None, reader: VisitReader) -> int:
+    if requested is not None:
+        return max(1, requested)
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    # Small files are not worth starting processes for.
+    if reader.total_bytes < 4 * reader.chunk_rows * 80:
+        return 1
+    return min(os.cpu_count() or 1, 4)
+
+
+def _init_worker(context: _Context) -> None:
+    global _worker_context
+    _worker_context = context
+
+
+def _process_in_worker(block: LineBlock) -> Processed:
+    assert _worker_context is not None
+    return process_block(block, _worker_context)
+
+
+def _processed_in_processes(
+    reader: VisitReader, context: _Context, workers: int
+) -> Iterator[tuple[LineBlock, Processed]]:
+    """Process blocks in forked worker processes, at most ``workers`` blocks ahead of the
+    caller (memory stays flat), yielded in file order."""
+    pool = multiprocessing.get_context("fork").Pool(
+        workers, initializer=_init_worker, initargs=(context,)
+    )
+    pending: deque[tuple[LineBlock, Any]] = deque()
+    try:
+        for block in reader.blocks():
+            pending.append((block, pool.apply_async(_process_in_worker, (block,))))
+            if len(pending) > workers:
+                done, result = pending.popleft()
+                yield done, result.get()
+        while pending:
+            done, result = pending.popleft()
+            yield done, result.get()
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _processed_ahead(
+    reader: VisitReader, context: _Context
+) -> Iterator[tuple[LineBlock, Processed]]:
+    """Process the next block in a thread while the caller stores the current one (the
+    database driver releases the GIL while it writes). Errors surface in the caller."""
+    queue: Queue[Any] = Queue(maxsize=2)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for block in reader.blocks():
+                if stop.is_set():
+                    return
+                queue.put((block, process_block(block, context)))
+        except BaseException as exc:  # handed to the consumer
+            queue.put(exc)
+        queue.put(_DONE)
+
+    worker = threading.Thread(target=produce, name="ingest-prepare", daemon=True)
+    worker.start()
+    try:
+        while (item := queue.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(Empty):
+                queue.get(timeout=0.05)
+        worker.join()
 
 
 def prepare_chunk(chunk: RawChunk, context: _Context) -> tuple[dict[str, list[Any]], list[Reject]]:
@@ -191,10 +304,10 @@ def _quarantine_rows(rejects: list[Reject], context: _Context) -> list[dict[str,
 
 
 def _refused(
-    rows: list[dict[str, Any]], chunk: RawChunk, exc: Exception, context: _Context
+    batch: EncodedVisits, chunk: RawChunk, exc: Exception, context: _Context
 ) -> list[dict[str, Any]]:
     """The records of a chunk the database refused, for the quarantine."""
-    accepted = set(zip(rows["facility_id"], rows["visit_id"], strict=True))
+    accepted = set(batch.keys())
     reason = f"database refused the chunk: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
     out = []
     facility = [str(v).strip() for v in chunk.columns["facility_id"]]

@@ -5,6 +5,12 @@ Each chunk holds every canonical column as text ("" = unknown), the raw text of 
 count, so without quoted line breaks row N is line N + 1), for JSON Lines the 1-based line.
 Structural problems of one record (wrong field count, invalid JSON) become rejects of that record;
 unknown or missing columns reject the whole file before anything is read further.
+
+Reading is split in two so that parsing can run in worker processes: the reader only cuts the
+file into :class:`LineBlock` of whole records (a CSV record may span lines inside quotes: a
+block ends where the count of quote characters is even), and :func:`parse_block` turns a block
+into a :class:`RawChunk` numbered from 1; :meth:`VisitReader.__iter__` renumbers them in file
+order.
 """
 
 from __future__ import annotations
@@ -45,9 +51,28 @@ class RawChunk:
     records: list[int]
     raw: list[str]  # may end with the line break
     rejects: list[Reject] = field(default_factory=list)
+    n_records: int = 0
+    """Records the chunk's lines hold, blank and broken ones included."""
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def renumbered(self, offset: int) -> RawChunk:
+        """The same chunk with record numbers shifted by ``offset``."""
+        if offset:
+            self.records = [r + offset for r in self.records]
+            for reject in self.rejects:
+                reject.record += offset
+        return self
+
+
+@dataclass
+class LineBlock:
+    """Lines of whole records of one file, ready for :func:`parse_block`."""
+
+    lines: list[str]
+    format: str
+    header: list[str]
 
 
 def file_format(path: Path) -> str:
@@ -83,26 +108,6 @@ class _CountingReader(io.RawIOBase):
         super().close()
 
 
-class _LineTap:
-    """Line iterator that keeps the lines handed out since the last ``take``."""
-
-    def __init__(self, lines: IO[str]) -> None:
-        self._lines = lines
-        self.lines: list[str] = []
-
-    def __iter__(self) -> _LineTap:
-        return self
-
-    def __next__(self) -> str:
-        line = next(self._lines)
-        self.lines.append(line)
-        return line
-
-    def take(self) -> list[str]:
-        lines, self.lines = self.lines, []
-        return lines
-
-
 class VisitReader:
     """Iterates :class:`RawChunk` of at most ``chunk_rows`` records; checks the columns on open."""
 
@@ -117,10 +122,14 @@ class VisitReader:
         if self.path.suffix.lower() == ".gz":
             binary = gzip.GzipFile(fileobj=binary)  # type: ignore[assignment]
         self._text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
+        self._header: list[str] = []
         try:
-            self._chunks = self._csv() if self.format == "csv" else self._jsonl()
-            # The columns are checked while the first chunk is read: before anything is ingested.
-            self._first: RawChunk | None = next(self._chunks, None)
+            # The columns are checked on open: before anything is ingested.
+            if self.format == "csv":
+                self._header = self._csv_header()
+                self._blocks = self._csv_blocks()
+            else:
+                self._blocks = self._jsonl_blocks()
         except BaseException:
             self.close()
             raise
@@ -138,11 +147,16 @@ class VisitReader:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
+    def blocks(self) -> Iterator[LineBlock]:
+        """Blocks of about ``chunk_rows`` lines, each ending at the end of a record."""
+        return self._blocks
+
     def __iter__(self) -> Iterator[RawChunk]:
-        if self._first is not None:
-            first, self._first = self._first, None
-            yield first
-        yield from self._chunks
+        offset = 0
+        for block in self._blocks:
+            chunk = parse_block(block)
+            yield chunk.renumbered(offset)
+            offset += chunk.n_records
 
     def _check_columns(self, names: list[str], *, required: bool = True) -> None:
         unknown = [n for n in names if n not in rules.COLUMNS]
@@ -158,90 +172,111 @@ class VisitReader:
         if required and missing:
             raise IngestFormatError(f"{self.path}: required column(s) {', '.join(missing)} missing")
 
-    def _csv(self) -> Iterator[RawChunk]:
-        tap = _LineTap(self._text)
-        reader = csv.reader(tap, strict=True)
-        try:
-            header = [name.strip() for name in next(reader)]
-        except StopIteration:
-            raise IngestFormatError(f"{self.path}: empty file, no header") from None
+    def _csv_header(self) -> list[str]:
+        line = self._text.readline()
+        if not line.strip():
+            raise IngestFormatError(f"{self.path}: empty file, no header")
+        header = [name.strip() for name in next(csv.reader([line]))]
         self._check_columns(header)
-        tap.take()
-        width = len(header)
-        record = 0
-        while True:
-            rows: list[list[str]] = []
-            ends: list[int] = []
-            start_line = reader.line_num
-            error: Reject | None = None
-            try:
-                for row in islice(reader, self.chunk_rows):
-                    rows.append(row)
-                    ends.append(reader.line_num)
-            except csv.Error as exc:  # e.g. an unterminated quote: the rest is one broken record
-                rest = "".join(tap.lines[(ends[-1] - start_line) if ends else 0 :])
-                error = Reject(
-                    record + len(rows) + 1, None, f"CSV error: {exc}", rest.rstrip("\r\n")
-                )
-            lines = tap.take()
-            if not rows and error is None:
-                return
-            chunk = RawChunk({n: [] for n in rules.COLUMNS}, [], [])
-            if len(lines) == len(rows) and all(len(row) == width for row in rows):
-                good = rows  # the common case: one line per record, all complete
-                chunk.records = list(range(record + 1, record + len(rows) + 1))
-                chunk.raw = lines
-                record += len(rows)
-            else:
-                good = []
-                previous = start_line
-                for row, end in zip(rows, ends, strict=True):
-                    record += 1
-                    raw = "".join(lines[previous - start_line : end - start_line])
-                    previous = end
-                    if not row:
-                        continue
-                    if len(row) != width:
-                        chunk.rejects.append(
-                            Reject(record, None, f"expected {width} fields, found {len(row)}", raw)
-                        )
-                        continue
-                    good.append(row)
-                    chunk.records.append(record)
-                    chunk.raw.append(raw)
-            if error is not None:
-                chunk.rejects.append(error)
-            _fill(chunk, header, list(zip(*good, strict=True)) if good else [() for _ in header])
-            yield chunk
-            if error is not None:
-                return
+        return header
 
-    def _jsonl(self) -> Iterator[RawChunk]:
-        number = 0
+    def _csv_blocks(self) -> Iterator[LineBlock]:
+        while lines := list(islice(self._text, self.chunk_rows)):
+            odd = sum(line.count('"') for line in lines) & 1
+            while odd:  # inside a quoted field: the record goes on
+                line = self._text.readline()
+                if not line:
+                    break  # unterminated quote: parse_block reports it
+                lines.append(line)
+                odd ^= line.count('"') & 1
+            yield LineBlock(lines, "csv", self._header)
+
+    def _jsonl_blocks(self) -> Iterator[LineBlock]:
         first = True
-        while True:
-            lines = list(islice(self._text, self.chunk_rows))
-            if not lines:
+        while lines := list(islice(self._text, self.chunk_rows)):
+            if first:
+                self._check_first_json(lines)
+                first = False
+            yield LineBlock(lines, "jsonl", [])
+
+    def _check_first_json(self, lines: list[str]) -> None:
+        """Unknown keys in the first record reject the file (later ones reject their line)."""
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
                 return
-            chunk = RawChunk({n: [] for n in rules.COLUMNS}, [], [])
-            for line in lines:
-                number += 1
-                raw = line.rstrip("\r\n")
-                if not raw.strip():
-                    continue
-                values, reject = _json_record(raw, number)
-                if first and values is not None:
-                    self._check_columns(list(values), required=False)
-                    first = False
-                if reject is not None:
-                    chunk.rejects.append(reject)
-                    continue
-                assert values is not None
-                for name in rules.COLUMNS:
-                    chunk.columns[name].append(values.get(name, ""))
-                chunk.records.append(number)
-                chunk.raw.append(raw)
-            yield chunk
+            if isinstance(obj, dict):
+                self._check_columns(list(obj), required=False)
+            return
+
+
+def parse_block(block: LineBlock) -> RawChunk:
+    """The records of a block, numbered from 1 (``n_records`` says how many it held)."""
+    return _parse_csv(block) if block.format == "csv" else _parse_jsonl(block)
+
+
+def _parse_csv(block: LineBlock) -> RawChunk:
+    lines, header = block.lines, block.header
+    width = len(header)
+    reader = csv.reader(lines, strict=True)
+    rows: list[list[str]] = []
+    ends: list[int] = []
+    error: Reject | None = None
+    try:
+        for row in reader:
+            rows.append(row)
+            ends.append(reader.line_num)
+    except csv.Error as exc:  # e.g. an unterminated quote: the rest is one broken record
+        rest = "".join(lines[ends[-1] if ends else 0 :])
+        error = Reject(len(rows) + 1, None, f"CSV error: {exc}", rest.rstrip("\r\n"))
+    chunk = RawChunk({n: [] for n in rules.COLUMNS}, [], [])
+    chunk.n_records = len(rows) + (error is not None)
+    if len(lines) == len(rows) and all(len(row) == width for row in rows):
+        good = rows  # the common case: one line per record, all complete
+        chunk.records = list(range(1, len(rows) + 1))
+        chunk.raw = list(lines)
+    else:
+        good = []
+        previous = 0
+        for record, (row, end) in enumerate(zip(rows, ends, strict=True), start=1):
+            raw = "".join(lines[previous:end])
+            previous = end
+            if not row:
+                continue
+            if len(row) != width:
+                chunk.rejects.append(
+                    Reject(record, None, f"expected {width} fields, found {len(row)}", raw)
+                )
+                continue
+            good.append(row)
+            chunk.records.append(record)
+            chunk.raw.append(raw)
+    if error is not None:
+        chunk.rejects.append(error)
+    _fill(chunk, header, list(zip(*good, strict=True)) if good else [() for _ in header])
+    return chunk
+
+
+def _parse_jsonl(block: LineBlock) -> RawChunk:
+    chunk = RawChunk({n: [] for n in rules.COLUMNS}, [], [])
+    chunk.n_records = len(block.lines)
+    for number, line in enumerate(block.lines, start=1):
+        raw = line.rstrip("\r\n")
+        if not raw.strip():
+            continue
+        values, reject = _json_record(raw, number)
+        if reject is not None:
+            chunk.rejects.append(reject)
+            continue
+        assert values is not None
+        for name in rules.COLUMNS:
+            chunk.columns[name].append(values.get(name, ""))
+        chunk.records.append(number)
+        chunk.raw.append(raw)
+    return chunk
 
 
 def _fill(chunk: RawChunk, header: list[str], columns: list[tuple[str, ...]]) -> None:

@@ -328,11 +328,19 @@ CODES: list[list[tuple[str, float]]] = [
 ]
 # Non-syndromic complaints carry the code of what they describe (first keyword that matches).
 OTHER_CODES: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("headache", "头痛"), "R51"), (("back pain", "腰痛", "腰背痛"), "M54.5"),
-    (("sprain", "扭伤"), "S93.4"), (("laceration", "割伤"), "S61.9"), (("dizziness", "头晕"), "R42"),
-    (("chest pain", "胸痛"), "R07.4"), (("knee", "膝"), "S80.0"), (("toothache", "牙痛"), "K08.8"),
-    (("insomnia", "失眠"), "G47.0"), (("burn", "烫伤"), "T30.0"), (("dog bite", "犬咬伤"), "T14.1"),
-    (("palpitations", "心悸"), "R00.2"), (("follow-up", "refill", "复诊"), "Z09"),
+    (("headache", "头痛"), "R51"),
+    (("back pain", "腰痛", "腰背痛"), "M54.5"),
+    (("sprain", "扭伤"), "S93.4"),
+    (("laceration", "割伤"), "S61.9"),
+    (("dizziness", "头晕"), "R42"),
+    (("chest pain", "胸痛"), "R07.4"),
+    (("knee", "膝"), "S80.0"),
+    (("toothache", "牙痛"), "K08.8"),
+    (("insomnia", "失眠"), "G47.0"),
+    (("burn", "烫伤"), "T30.0"),
+    (("dog bite", "犬咬伤"), "T14.1"),
+    (("palpitations", "心悸"), "R00.2"),
+    (("follow-up", "refill", "复诊"), "Z09"),
 )
 P_CODED = 0.6
 P_SECOND_FEVER_CODE = 0.2
@@ -430,7 +438,9 @@ def complaint_table() -> ComplaintTable:
                 texts.extend(pool)
                 codes.extend(_implied_code(t) if s == OTHER else "" for t in pool)
     string = np.dtypes.StringDType()
-    return ComplaintTable(np.array(texts, dtype=string), offset, length, np.array(codes, dtype=string))
+    return ComplaintTable(
+        np.array(texts, dtype=string), offset, length, np.array(codes, dtype=string)
+    )
 
 
 def _implied_code(text: str) -> str:

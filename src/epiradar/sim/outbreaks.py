@@ -134,7 +134,8 @@ def point_source(
         household=np.arange(int(keep.sum()), dtype=np.int64),
         exposure_place=np.where(reported, place, -1)[keep],
         exposure_day=np.where(reported & dated, exp_day, MISSING)[keep],
-        source={"kind": "place", "id": str(layout.place_ids[place])}, source_place=place,
+        source={"kind": "place", "id": str(layout.place_ids[place])},
+        source_place=place,
     )
 
 

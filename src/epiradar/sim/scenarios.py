@@ -84,20 +84,46 @@ def simulate(
         if not start <= first <= end:
             raise ValueError(f"outbreak_start {first} is outside the simulated {start}..{end}")
         rng = np.random.default_rng([seed, 20, zlib.crc32(scenario.encode())])
-        outbreak = _outbreak(layout, rng, scenario, (first - start).days, days - 1, outbreak_size,
-                             cl.KEYS.index(str(syn)), recall)
+        outbreak = _outbreak(
+            layout,
+            rng,
+            scenario,
+            (first - start).days,
+            days - 1,
+            outbreak_size,
+            cl.KEYS.index(str(syn)),
+            recall,
+        )
         cases = _case_visits(layout, rng, outbreak, len(batch))
         batch = VisitBatch.concat([batch, cases])
 
     visits, order = assemble(batch, layout, start)
-    truth = _truth(scenario, seed, start, end, visits, batch.case[order], batch.region[order],
-                   outbreak, syn, first, outbreak_size, layout)
+    truth = _truth(
+        scenario,
+        seed,
+        start,
+        end,
+        visits,
+        batch.case[order],
+        batch.region[order],
+        outbreak,
+        syn,
+        first,
+        outbreak_size,
+        layout,
+    )
     return Simulation(city=city, visits=visits, truth=truth)
 
 
 def _outbreak(
-    layout: CityLayout, rng: np.random.Generator, scenario: str, start_day: int, last_day: int,
-    size: int, syndrome: int, recall: float,
+    layout: CityLayout,
+    rng: np.random.Generator,
+    scenario: str,
+    start_day: int,
+    last_day: int,
+    size: int,
+    syndrome: int,
+    recall: float,
 ) -> ob.Outbreak:
     kw = {"start_day": start_day, "last_day": last_day, "size": size, "syndrome": syndrome}
     if scenario == "point-source":
@@ -115,8 +141,13 @@ def _case_visits(
     n = len(outbreak)
     keys = OUTBREAK_KEY_BASE + key_offset + np.arange(n, dtype=np.int64)
     b = synthesize(
-        layout, rng, day=outbreak.visit_day, syndrome=np.full(n, outbreak.syndrome),
-        region=outbreak.region, home=outbreak.home, patient=keys,
+        layout,
+        rng,
+        day=outbreak.visit_day,
+        syndrome=np.full(n, outbreak.syndrome),
+        region=outbreak.region,
+        home=outbreak.home,
+        patient=keys,
     )
     b.onset = np.where(rng.uniform(size=n) < P_ONSET_MISSING, ob.MISSING, outbreak.onset)
     b.exp_place[:, 0] = outbreak.exposure_place
@@ -138,7 +169,8 @@ def _case_visits(
         if parent >= 0 and rng.uniform() < ob.P_CONTACT_INFECTOR:
             contacts.append(int(keys[parent]))
         same = np.flatnonzero(
-            (outbreak.household == outbreak.household[i]) & (outbreak.onset <= outbreak.visit_day[i])
+            (outbreak.household == outbreak.household[i])
+            & (outbreak.onset <= outbreak.visit_day[i])
         )
         for j in same.tolist():
             if j != i and j != parent and rng.uniform() < ob.P_CONTACT_HOUSEHOLD:
@@ -149,16 +181,32 @@ def _case_visits(
 
 
 def _truth(
-    scenario: str, seed: int, start: dt.date, end: dt.date, visits: pd.DataFrame,
-    case: np.ndarray, region: np.ndarray, outbreak: ob.Outbreak | None, syn: Syndrome | None,
-    first: dt.date | None, size: int, layout: CityLayout,
+    scenario: str,
+    seed: int,
+    start: dt.date,
+    end: dt.date,
+    visits: pd.DataFrame,
+    case: np.ndarray,
+    region: np.ndarray,
+    outbreak: ob.Outbreak | None,
+    syn: Syndrome | None,
+    first: dt.date | None,
+    size: int,
+    layout: CityLayout,
 ) -> dict[str, Any]:
     truth: dict[str, Any] = {
-        "scenario": scenario, "seed": seed, "syndrome": str(syn) if syn else None,
-        "source": None, "start_date": first.isoformat() if first else None,
-        "end_date": end.isoformat(), "first_date": start.isoformat(),
-        "outbreak_size": size if outbreak is not None else 0, "n_cases": 0,
-        "affected_regions": [], "case_visit_ids": [], "transmission": [],
+        "scenario": scenario,
+        "seed": seed,
+        "syndrome": str(syn) if syn else None,
+        "source": None,
+        "start_date": first.isoformat() if first else None,
+        "end_date": end.isoformat(),
+        "first_date": start.isoformat(),
+        "outbreak_size": size if outbreak is not None else 0,
+        "n_cases": 0,
+        "affected_regions": [],
+        "case_visit_ids": [],
+        "transmission": [],
     }
     if outbreak is None:
         return truth
@@ -174,7 +222,9 @@ def _truth(
     truth["affected_regions"] = sorted({str(r) for r in layout.region_ids[region[rows]]})
     truth["case_visit_ids"] = [str(v) for v in visits["visit_id"].to_numpy()[rows]]
     pairs = [
-        (int(outbreak.infector[c]), int(c)) for c in case[rows].tolist() if outbreak.infector[c] >= 0
+        (int(outbreak.infector[c]), int(c))
+        for c in case[rows].tolist()
+        if outbreak.infector[c] >= 0
     ]
     truth["transmission"] = [[str(visit_of_case[a]), str(visit_of_case[b])] for a, b in pairs]
     return truth

@@ -48,7 +48,9 @@ _COMPLAINTS = cl.complaint_table()
 _CODES, _CODE_W = cl.code_table()
 _LABS, _LAB_OFF, _LAB_LEN, _LAB_P = cl.lab_table()
 _CODE_INDEX = {c: i for i, c in enumerate(_CODES.tolist())}
-_IMPLIED_CODE = np.array([_CODE_INDEX.get(c, -1) for c in _COMPLAINTS.code.tolist()], dtype=np.int64)
+_IMPLIED_CODE = np.array(
+    [_CODE_INDEX.get(c, -1) for c in _COMPLAINTS.code.tolist()], dtype=np.int64
+)
 
 
 @dataclass

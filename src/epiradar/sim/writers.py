@@ -35,18 +35,29 @@ def write_city(city: City, out_dir: str | Path) -> dict[str, Path]:
     with paths["regions"].open("w", encoding="utf-8") as f:
         json.dump({"type": "FeatureCollection", "features": features}, f, ensure_ascii=False)
     _write_rows(
-        paths["facilities"], ["id", "name", "region_id", "lat", "lon", "fever_clinic", "capacity"],
+        paths["facilities"],
+        ["id", "name", "region_id", "lat", "lon", "fever_clinic", "capacity"],
         [
-            [x.id, x.name, x.region_id, x.lat, x.lon, "true" if x.fever_clinic else "false", x.capacity]
+            [
+                x.id,
+                x.name,
+                x.region_id,
+                x.lat,
+                x.lon,
+                "true" if x.fever_clinic else "false",
+                x.capacity,
+            ]
             for x in city.facilities
         ],
     )
     _write_rows(
-        paths["places"], ["id", "name", "kind", "region_id", "lat", "lon"],
+        paths["places"],
+        ["id", "name", "kind", "region_id", "lat", "lon"],
         [[p.id, p.name, p.kind, p.region_id, p.lat, p.lon] for p in city.places],
     )
     _write_rows(
-        paths["mobility"], ["origin", "destination", "flow"],
+        paths["mobility"],
+        ["origin", "destination", "flow"],
         [[m.origin, m.destination, m.flow] for m in city.mobility],
     )
     return paths
@@ -74,7 +85,9 @@ def write_visits(df: pd.DataFrame, path: str | Path) -> Path:
     if path.suffix == ".csv":
         _for_output(df).to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
     elif path.suffix == ".jsonl":
-        _for_output(df).to_json(path, orient="records", lines=True, force_ascii=False, double_precision=6)
+        _for_output(df).to_json(
+            path, orient="records", lines=True, force_ascii=False, double_precision=6
+        )
     else:
         raise ValueError(f"unsupported visits format {path.suffix!r}: use .csv or .jsonl")
     return path

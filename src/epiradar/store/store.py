@@ -94,7 +94,9 @@ class Store:
     def ingest_run(self, run_id: int) -> dict[str, Any] | None:
         return _visits.ingest_run(self.engine, run_id)
 
-    def insert_visits(self, rows: _visits.VisitRows, run_id: int) -> tuple[int, int]:
+    def insert_visits(
+        self, rows: _visits.VisitRows | _visits.EncodedVisits, run_id: int
+    ) -> tuple[int, int]:
         """Insert visits (row dicts, or columns); duplicates of ``(facility_id, visit_id)`` are
         skipped and counted. Returns ``(inserted, duplicates)``; see ``store.visits``."""
         return _visits.insert_visits(self.engine, rows, run_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -65,7 +66,7 @@ def ingest_run(engine: Engine, run_id: int) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-_INSERT_COLUMNS = (*VISIT_COLUMNS, "ingest_run_id")
+INSERT_COLUMNS = (*VISIT_COLUMNS, "ingest_run_id")
 
 
 def _insert_sql(connection: Connection) -> str:
@@ -73,8 +74,8 @@ def _insert_sql(connection: Connection) -> str:
     parameter processing (the ingest hot path). Same SQL on SQLite and PostgreSQL."""
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     return (
-        f"INSERT INTO visits ({', '.join(_INSERT_COLUMNS)}) "
-        f"VALUES ({', '.join([mark] * len(_INSERT_COLUMNS))}) "
+        f"INSERT INTO visits ({', '.join(INSERT_COLUMNS)}) "
+        f"VALUES ({', '.join([mark] * len(INSERT_COLUMNS))}) "
         "ON CONFLICT (facility_id, visit_id) DO NOTHING"
     )
 
@@ -102,7 +103,41 @@ def _columns(rows: VisitRows, run_id: int) -> dict[str, list[Any]]:
     return columns
 
 
-def insert_visits(engine: Engine, rows: VisitRows, run_id: int) -> tuple[int, int]:
+@dataclass(frozen=True)
+class EncodedVisits:
+    """Visits encoded for the insert: one tuple per visit in ``INSERT_COLUMNS`` order.
+
+    Encoding needs no database, so an ingest worker process can do it while the writer stores
+    earlier chunks; ``insert_visits`` then only executes.
+    """
+
+    params: list[tuple[Any, ...]]
+    run_id: int
+    has_exposures: bool
+
+    @classmethod
+    def encode(cls, rows: VisitRows, run_id: int) -> EncodedVisits:
+        columns = _columns(rows, run_id)
+        params = list(zip(*(columns[name] for name in INSERT_COLUMNS), strict=True))
+        has_exposures = any(text != "[]" for text in columns["exposures"])
+        return cls(params, run_id, has_exposures)
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    def keys(self) -> list[tuple[str, str]]:
+        """``(facility_id, visit_id)`` of each visit."""
+        f, v = INSERT_COLUMNS.index("facility_id"), INSERT_COLUMNS.index("visit_id")
+        return [(row[f], row[v]) for row in self.params]
+
+    def visit_dates(self) -> set[str]:
+        d = INSERT_COLUMNS.index("visit_date")
+        return {row[d] for row in self.params}
+
+
+def insert_visits(
+    engine: Engine, rows: VisitRows | EncodedVisits, run_id: int
+) -> tuple[int, int]:
     """Insert visits, ignoring those whose ``(facility_id, visit_id)`` is already stored.
 
     Rows hold the :data:`VISIT_COLUMNS`; list fields are Python lists or their JSON text
@@ -110,18 +145,19 @@ def insert_visits(engine: Engine, rows: VisitRows, run_id: int) -> tuple[int, in
     Duplicates inside ``rows`` count like duplicates of stored visits: the first one wins.
     Returns ``(inserted, duplicates)``; everything happens in one transaction.
     """
-    columns = _columns(rows, run_id)
-    n = len(columns["visit_id"])
+    batch = rows if isinstance(rows, EncodedVisits) else EncodedVisits.encode(rows, run_id)
+    if batch.run_id != run_id:
+        raise ValueError(f"visits encoded for ingest run {batch.run_id}, not {run_id}")
+    n = len(batch)
     if n == 0:
         return 0, 0
-    params = list(zip(*(columns[name] for name in _INSERT_COLUMNS), strict=True))
     with engine.begin() as conn:
         before = conn.execute(select(func.coalesce(func.max(visits.c.id), 0))).scalar_one()
-        conn.exec_driver_sql(_insert_sql(conn), params)
+        conn.exec_driver_sql(_insert_sql(conn), batch.params)
         # Ids grow, and only this call inserts rows of this run above ``before``.
         new = and_(visits.c.id > before, visits.c.ingest_run_id == run_id)
         inserted = conn.execute(select(func.count()).where(new)).scalar_one()
-        if any(text != "[]" for text in columns["exposures"]):
+        if batch.has_exposures:
             conn.exec_driver_sql(_exposures_sql(conn), (before, run_id))
     return inserted, n - inserted
 

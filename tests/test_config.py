@@ -1,0 +1,62 @@
+"""Settings: defaults < epiradar.toml < EPIRADAR_* environment < explicit options."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+from pydantic import ValidationError
+
+from epiradar.config import DEFAULT_DB, load_settings
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    for name in ("EPIRADAR_DB", "EPIRADAR_CONFIG", "EPIRADAR_DETECT__ALPHA", "EPIRADAR_PSEUDONYM_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults():
+    settings = load_settings()
+    assert settings.db == DEFAULT_DB == "sqlite:///./epiradar.db"
+    assert settings.detect.methods == ["C1", "C2", "C3"] and settings.detect.baseline == 7
+
+
+def test_toml_then_environment_then_options(tmp_path, monkeypatch):
+    (tmp_path / "epiradar.toml").write_text(
+        'db = "sqlite:///from-toml.db"\n[detect]\nalpha = 0.01\nmethods = ["C2"]\n'
+    )
+    settings = load_settings()
+    assert settings.db == "sqlite:///from-toml.db"
+    assert settings.detect.alpha == 0.01 and settings.detect.methods == ["C2"]
+    monkeypatch.setenv("EPIRADAR_DB", "sqlite:///from-env.db")
+    monkeypatch.setenv("EPIRADAR_DETECT__ALPHA", "0.005")
+    settings = load_settings()
+    assert settings.db == "sqlite:///from-env.db" and settings.detect.alpha == 0.005
+    assert load_settings(db="sqlite:///from-option.db").db == "sqlite:///from-option.db"
+    assert load_settings(db=None).db == "sqlite:///from-env.db"  # an absent option changes nothing
+
+
+def test_config_file_named_by_environment(tmp_path, monkeypatch):
+    other = tmp_path / "elsewhere.toml"
+    other.write_text("[detect]\nbaseline = 14\n")
+    monkeypatch.setenv("EPIRADAR_CONFIG", str(other))
+    assert load_settings().detect.baseline == 14
+
+
+def test_invalid_detector_settings_are_refused(tmp_path):
+    (tmp_path / "epiradar.toml").write_text("[detect]\nmethods = [\"C9\"]\n")
+    with pytest.raises(ValidationError, match="C9"):
+        load_settings()
+
+
+def test_pseudonym_key_is_generated_once_private_and_apart(tmp_path):
+    key_file = tmp_path / "keys" / "pseudonym.key"
+    settings = load_settings(pseudonym_key_file=key_file)
+    first = settings.pseudonym_secret()
+    assert len(first) == 64 and stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert load_settings(pseudonym_key_file=key_file).pseudonym_secret() == first
+    other = load_settings(pseudonym_key_file=tmp_path / "other.key").pseudonym_secret()
+    assert other != first
+    assert load_settings(pseudonym_key="given").pseudonym_secret() == b"given"
