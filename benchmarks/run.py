@@ -15,7 +15,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -30,20 +29,30 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DATA = ROOT / "bench-data"
 END = dt.date(2026, 10, 31)
-console = Console()
+console = Console(width=160)
+
+
+_MEASURE = (
+    "import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
+    "print('MAXRSS', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+    "sys.exit(code)"
+)
 
 
 def _run(cmd: list[str], **kw) -> tuple[float, float, subprocess.CompletedProcess]:
-    """Wall seconds and peak RSS (MiB) of a child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Wall seconds and peak RSS (MiB) of a command: the largest of its processes."""
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    proc = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True, **kw
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         console.print(proc.stdout[-2000:], proc.stderr[-4000:])
         raise SystemExit(f"failed: {' '.join(cmd)}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(peak, before) / 1024, proc
+    *rest, last = proc.stderr.rstrip().splitlines() or [""]
+    peak = int(last.split()[1]) / 1024 if last.startswith("MAXRSS") else float("nan")
+    proc.stderr = "\n".join(rest)
+    return wall, peak, proc
 
 
 def make_data(rows: int, regions: int) -> Path:

@@ -13,7 +13,12 @@ from epiradar.config import DEFAULT_DB, load_settings
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    for name in ("EPIRADAR_DB", "EPIRADAR_CONFIG", "EPIRADAR_DETECT__ALPHA", "EPIRADAR_PSEUDONYM_KEY"):
+    for name in (
+        "EPIRADAR_DB",
+        "EPIRADAR_CONFIG",
+        "EPIRADAR_DETECT__ALPHA",
+        "EPIRADAR_PSEUDONYM_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -46,7 +51,7 @@ def test_config_file_named_by_environment(tmp_path, monkeypatch):
 
 
 def test_invalid_detector_settings_are_refused(tmp_path):
-    (tmp_path / "epiradar.toml").write_text("[detect]\nmethods = [\"C9\"]\n")
+    (tmp_path / "epiradar.toml").write_text('[detect]\nmethods = ["C9"]\n')
     with pytest.raises(ValidationError, match="C9"):
         load_settings()
 

@@ -135,9 +135,7 @@ class EncodedVisits:
         return {row[d] for row in self.params}
 
 
-def insert_visits(
-    engine: Engine, rows: VisitRows | EncodedVisits, run_id: int
-) -> tuple[int, int]:
+def insert_visits(engine: Engine, rows: VisitRows | EncodedVisits, run_id: int) -> tuple[int, int]:
     """Insert visits, ignoring those whose ``(facility_id, visit_id)`` is already stored.
 
     Rows hold the :data:`VISIT_COLUMNS`; list fields are Python lists or their JSON text
