@@ -10,26 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from epiradar.model import Visit
+from epiradar.model import VISIT_COLUMNS, Visit
 
-COLUMNS: tuple[str, ...] = (
-    "visit_id",
-    "facility_id",
-    "visit_time",
-    "patient_id",
-    "age",
-    "sex",
-    "residence_region",
-    "residence_lat",
-    "residence_lon",
-    "chief_complaint",
-    "temperature_c",
-    "diagnosis_codes",
-    "onset_date",
-    "exposures",
-    "contacts",
-    "lab_result",
-)
+COLUMNS: tuple[str, ...] = VISIT_COLUMNS
 REQUIRED: tuple[str, ...] = ("visit_id", "facility_id", "visit_time")
 LIST_COLUMNS: tuple[str, ...] = ("diagnosis_codes", "exposures", "contacts")
 NUMBER_COLUMNS: tuple[str, ...] = ("age", "residence_lat", "residence_lon", "temperature_c")

@@ -3,10 +3,11 @@
 from epiradar.model.alert import Alert, AlertStatus, Severity, Signal, SourceCandidate, TraceResult
 from epiradar.model.geo import Facility, MobilityFlow, Place, Region
 from epiradar.model.syndrome import SYNDROMES, Syndrome, mask_of, syndromes_of
-from epiradar.model.visit import Exposure, Sex, Visit
+from epiradar.model.visit import VISIT_COLUMNS, Exposure, Sex, Visit
 
 __all__ = [
     "SYNDROMES",
+    "VISIT_COLUMNS",
     "Alert",
     "AlertStatus",
     "Exposure",

@@ -11,6 +11,26 @@ from epiradar.model.syndrome import Syndrome
 
 Sex = Literal["M", "F", "U"]
 
+VISIT_COLUMNS: tuple[str, ...] = (
+    "visit_id",
+    "facility_id",
+    "visit_time",
+    "patient_id",
+    "age",
+    "sex",
+    "residence_region",
+    "residence_lat",
+    "residence_lon",
+    "chief_complaint",
+    "temperature_c",
+    "diagnosis_codes",
+    "onset_date",
+    "exposures",
+    "contacts",
+    "lab_result",
+)
+"""The columns of the canonical visits file (CSV header; JSON Lines keys), in order."""
+
 
 class Exposure(BaseModel):
     """A reported exposure: a place id (or free text) and, when known, the date of the visit to it."""

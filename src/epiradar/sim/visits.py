@@ -8,28 +8,12 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import pandas as pd
 
+from epiradar.model import VISIT_COLUMNS
 from epiradar.sim import clinical as cl
 from epiradar.sim.geo import choose_in_rows, row_cdf
 from epiradar.sim.layout import CityLayout
 
-COLUMNS: tuple[str, ...] = (
-    "visit_id",
-    "facility_id",
-    "visit_time",
-    "patient_id",
-    "age",
-    "sex",
-    "residence_region",
-    "residence_lat",
-    "residence_lon",
-    "chief_complaint",
-    "temperature_c",
-    "diagnosis_codes",
-    "onset_date",
-    "exposures",
-    "contacts",
-    "lab_result",
-)
+COLUMNS: tuple[str, ...] = VISIT_COLUMNS
 EXPOSURE_SLOTS = 4  # slot 0 is reserved for an outbreak exposure, 1-3 for background places
 P_N_PLACES = np.array([0.25, 0.35, 0.28, 0.12])  # background places reported: 0, 1, 2, 3
 P_EXPOSURE_DATED = 0.5
