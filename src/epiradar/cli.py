@@ -21,6 +21,11 @@ app = typer.Typer(
 )
 console = Console(stderr=True, soft_wrap=True)  # messages stay on one line
 
+
+def _out() -> Console:
+    """Standard output; tables keep their columns readable when piped to a file."""
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
 DbOption = Annotated[
     str | None,
     typer.Option("--db", help="Database URL (default: EPIRADAR_DB or sqlite:///./epiradar.db)."),
@@ -232,7 +237,7 @@ def detect(
             f"{a.p_value:.1e}",
             a.severity,
         )
-    Console().print(table)
+    _out().print(table)
 
 
 @app.command()
@@ -266,7 +271,7 @@ def trace(
             f"{s.p_value:.1e}",
             f"{s.q_value:.1e}",
         )
-    Console().print(table)
+    _out().print(table)
 
 
 @app.command()
