@@ -26,6 +26,7 @@ def _out() -> Console:
     """Standard output; tables keep their columns readable when piped to a file."""
     return Console() if sys.stdout.isatty() else Console(width=160)
 
+
 DbOption = Annotated[
     str | None,
     typer.Option("--db", help="Database URL (default: EPIRADAR_DB or sqlite:///./epiradar.db)."),
@@ -173,9 +174,7 @@ def _print_rejects(store, summary, path: Path) -> None:
     """One line per rejected record of this run: file, record, field and reason."""
     rejects = store.quarantined(MAX_REJECTS_SHOWN + 1, run_id=summary.run_id)[::-1]
     if not rejects:  # rejected again, already kept from an earlier run of the same file
-        rejects = [
-            q for q in store.quarantined(MAX_REJECTS_SHOWN + 1) if q["source"] == summary.source
-        ][::-1]
+        rejects = store.quarantined(MAX_REJECTS_SHOWN + 1, source=summary.source)[::-1]
     for q in rejects[:MAX_REJECTS_SHOWN]:
         field = f"{q['field']}: " if q["field"] else ""
         console.print(f"  {path}: row {q['record']}: {field}{q['reason']}", highlight=False)

@@ -11,7 +11,7 @@ from epiradar.config import Settings
 from epiradar.detect.engine import detect_signals
 from epiradar.detect.merge import group_signals
 from epiradar.geo import region_adjacency
-from epiradar.model import Alert, Syndrome
+from epiradar.model import Alert, Region, Syndrome
 from epiradar.store import Store
 
 
@@ -20,7 +20,12 @@ class NoDataError(RuntimeError):
 
 
 def count_cube(
-    store: Store, end: dt.date, syndromes: list[Syndrome], *, city: bool = True
+    store: Store,
+    end: dt.date,
+    syndromes: list[Syndrome],
+    *,
+    city: bool = True,
+    regions: list[Region] | None = None,
 ) -> tuple[np.ndarray, list[tuple[str | None, Syndrome]], list[dt.date]]:
     """Daily counts up to ``end`` as ``counts[series, day]`` with series keys and dates.
 
@@ -32,7 +37,7 @@ def count_cube(
         raise NoDataError("no visits in the database: ingest some first")
     first = date_range[0]
     dates = [d.date() for d in pd.date_range(first, end, freq="D")]
-    region_ids = [r.id for r in store.regions()]
+    region_ids = [r.id for r in (store.regions() if regions is None else regions)]
     frame = store.daily_counts(first, end)
     frame = frame[frame["syndrome"].isin([str(s) for s in syndromes])]
     day_index = {d.isoformat(): i for i, d in enumerate(dates)}
@@ -73,7 +78,10 @@ def run_detection(
     if start > end:
         raise ValueError(f"start {start} is after end {end}")
     cfg = settings.detect
-    counts, keys, dates = count_cube(store, end, list(cfg.syndromes), city=cfg.city)
+    regions = store.regions()
+    counts, keys, dates = count_cube(
+        store, end, list(cfg.syndromes), city=cfg.city, regions=regions
+    )
     signals = detect_signals(
         counts,
         keys,
@@ -86,7 +94,7 @@ def run_detection(
         monitor_start=start,
         count_guard=cfg.count_guard,
     )
-    neighbours = region_adjacency(store.regions())
+    neighbours = region_adjacency(regions)
     groups = group_signals(
         signals, neighbours, gap_days=cfg.merge_gap_days, correction=cfg.p_correction
     )

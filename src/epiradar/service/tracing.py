@@ -35,7 +35,10 @@ def case_window(alert: Alert) -> tuple[dt.date, dt.date]:
 
 def alert_line_list(store: Store, alert_id: str) -> pd.DataFrame:
     """The visits behind an alert: its syndrome, in its regions (the city: all), in its window."""
-    alert = get_alert(store, alert_id)
+    return _cases(store, get_alert(store, alert_id))
+
+
+def _cases(store: Store, alert: Alert) -> pd.DataFrame:
     start, end = case_window(alert)
     return store.visits_frame(
         start, end, region_ids=alert.region_ids or None, syndrome=alert.syndrome
@@ -50,7 +53,7 @@ def _controls(store: Store, alert: Alert, n_cases: int, settings: Settings) -> p
     """
     start, end = case_window(alert)
     pool = store.visits_frame(start, end, region_ids=alert.region_ids or None)
-    pool = pool[~pool["syndromes"].map(lambda s: alert.syndrome in s)]
+    pool = pool[(pool["syndrome_mask"].to_numpy() & alert.syndrome.bit) == 0]
     limit = settings.trace.controls_per_case * max(n_cases, 1)
     if len(pool) > limit:
         seed = int.from_bytes(hashlib.sha256(alert.id.encode()).digest()[:4], "little")
@@ -81,7 +84,7 @@ def trace_alert(store: Store, alert_id: str, settings: Settings) -> TraceResult:
     Benjamini-Hochberg q-value (see ``epiradar.trace.exposure.rank_exposures``).
     """
     alert = get_alert(store, alert_id)
-    cases = alert_line_list(store, alert_id)
+    cases = _cases(store, alert)
     controls = _controls(store, alert, len(cases), settings)
     if cases.empty:
         return TraceResult(alert_id=alert_id, n_cases=0, n_controls=len(controls), sources=[])

@@ -105,9 +105,9 @@ class Store:
         return _visits.add_quarantine(self.engine, records)
 
     def quarantined(
-        self, limit: int | None = 100, *, run_id: int | None = None
+        self, limit: int | None = 100, *, run_id: int | None = None, source: str | None = None
     ) -> list[dict[str, Any]]:
-        return _visits.list_quarantine(self.engine, limit, run_id)
+        return _visits.list_quarantine(self.engine, limit, run_id, source)
 
     # visits
     def visit_date_range(self) -> tuple[dt.date, dt.date] | None:

@@ -223,12 +223,17 @@ def add_quarantine(engine: Engine, records: Iterable[Mapping[str, Any]]) -> int:
 
 
 def list_quarantine(
-    engine: Engine, limit: int | None = 100, run_id: int | None = None
+    engine: Engine,
+    limit: int | None = 100,
+    run_id: int | None = None,
+    source: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Quarantined records, newest first."""
+    """Quarantined records, newest first; optionally of one ingest run or one source."""
     stmt = select(quarantine).order_by(quarantine.c.id.desc()).limit(limit)
     if run_id is not None:
         stmt = stmt.where(quarantine.c.ingest_run_id == run_id)
+    if source is not None:
+        stmt = stmt.where(quarantine.c.source == source)
     with engine.connect() as conn:
         return [dict(row) for row in conn.execute(stmt).mappings()]
 
