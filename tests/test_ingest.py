@@ -20,7 +20,8 @@ from epiradar.ingest.validate import check_chunk
 from epiradar.service.ingest import ingest_file
 from epiradar.store import Store
 
-HEADER = ",".join(COLUMNS)
+HEADER = ",".join(COLUMNS[: COLUMNS.index("lab_result") + 1])
+"""Files may leave optional columns out (here the visit-closing ones)."""
 GOOD = [
     "v1,F1,2024-03-01T08:30:00,PAT-001,34,F,R1,,,fever and cough,38.5,J10.1;R50.9,2024-02-28,P1@2024-02-27;P2,PAT-002,",
     "v2,F2,2024-03-01 09:00,PAT-002,7,m,,0.5,1.5,sore throat,37.0,,,,,negative",

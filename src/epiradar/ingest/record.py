@@ -39,6 +39,9 @@ class VisitRecord(BaseModel):
     exposures: list[dict[str, str | None]] = []
     contacts: list[str] = []
     lab_result: str | None = None
+    patient_class: str | None = None
+    disposition: str | None = None
+    discharge_time: dt.datetime | None = None
 
     @field_validator("*", mode="before")
     @classmethod
@@ -54,6 +57,7 @@ class VisitRecord(BaseModel):
             return rules.parse_number(name, text)
         parsers: dict[str, Callable[[str], Any]] = {
             "visit_time": rules.parse_time,
+            "discharge_time": rules.parse_time,
             "onset_date": rules.parse_date,
             "sex": rules.parse_sex,
             "diagnosis_codes": rules.parse_codes,

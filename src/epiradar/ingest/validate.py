@@ -111,6 +111,9 @@ def check_chunk(
         "exposures": rules.parse_exposures,
         "contacts": rules.split_list,
         "lab_result": None,
+        "patient_class": None,
+        "disposition": None,
+        "discharge_time": lambda t: rules.canonical_time(rules.parse_time(t)),
     } | {name: _number(name) for name in rules.NUMBER_COLUMNS}
     n = len(texts[rules.COLUMNS[0]])
     error_field = np.full(n, None, dtype=object)

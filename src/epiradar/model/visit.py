@@ -28,6 +28,9 @@ VISIT_COLUMNS: tuple[str, ...] = (
     "exposures",
     "contacts",
     "lab_result",
+    "patient_class",
+    "disposition",
+    "discharge_time",
 )
 """The columns of the canonical visits file (CSV header; JSON Lines keys), in order."""
 
@@ -65,4 +68,7 @@ class Visit(BaseModel):
     exposures: list[Exposure] = Field(default_factory=list)
     contacts: list[str] = Field(default_factory=list)  # patient keys
     lab_result: str | None = None
+    patient_class: str | None = None  # E emergency, O outpatient, I inpatient (HL7 table 0004)
+    disposition: str | None = None  # discharge disposition code or text
+    discharge_time: dt.datetime | None = None  # when the visit closed (HL7 A03)
     syndromes: list[Syndrome] = Field(default_factory=list)

@@ -13,7 +13,8 @@ from epiradar.sim import clinical as cl
 from epiradar.sim.geo import choose_in_rows, row_cdf
 from epiradar.sim.layout import CityLayout
 
-COLUMNS: tuple[str, ...] = VISIT_COLUMNS
+COLUMNS: tuple[str, ...] = VISIT_COLUMNS[: VISIT_COLUMNS.index("lab_result") + 1]
+"""The simulated columns: a visit as first registered (the closing fields stay unknown)."""
 EXPOSURE_SLOTS = 4  # slot 0 is reserved for an outbreak exposure, 1-3 for background places
 P_N_PLACES = np.array([0.25, 0.35, 0.28, 0.12])  # background places reported: 0, 1, 2, 3
 P_EXPOSURE_DATED = 0.5

@@ -108,9 +108,15 @@ visits = Table(
     Column("exposures", Text, nullable=True),  # JSON list of {"place_id", "date"}
     Column("contacts", Text, nullable=True),  # JSON list of patient keys
     Column("lab_result", String, nullable=True),
+    Column("patient_class", String, nullable=True),
+    Column("disposition", String, nullable=True),
+    Column("discharge_time", String, nullable=True),
     Column("syndrome_mask", Integer, nullable=False, default=0),  # bits of model.Syndrome
     Column("classifier_version", String, nullable=True),
     Column("ingest_run_id", Integer, ForeignKey("ingest_runs.id"), nullable=True),
+    Column("received_at", String, nullable=True),  # first arrival (server time)
+    Column("updated_at", String, nullable=True),  # last update by a message (server time)
+    Column("message_time", String, nullable=True),  # sender's time of the last applied message
     UniqueConstraint("facility_id", "visit_id", name="uq_visits_facility_visit"),
 )
 Index("ix_visits_date_region", visits.c.visit_date, visits.c.residence_region)
@@ -137,8 +143,69 @@ quarantine = Table(
     Column("reason", Text, nullable=False),
     Column("raw", Text, nullable=False),
     Column("received_at", String, nullable=False),
+    Column("raw_encoding", String, nullable=True),  # "base64" when raw is not text (NUL bytes)
+    Column("format", String, nullable=True),  # csv, jsonl, table, hl7, fhir: how to re-read raw
+    Column("context", Text, nullable=True),  # what re-reading needs: CSV header, mapping TOML
+    Column("facility_id", String, nullable=True),  # the sender, when known
+    Column("status", String, nullable=False, server_default="open"),  # open, resolved, discarded
+    Column("resolved_at", String, nullable=True),
+    Column("resolution", Text, nullable=True),
 )
 Index("ix_quarantine_run", quarantine.c.ingest_run_id)
+Index("ix_quarantine_status", quarantine.c.status)
+
+# Every accepted message (HL7 v2, FHIR): a resent one (same sender, same control id) is
+# acknowledged and not applied twice. The message itself is not kept (it names the patient):
+# its digest tells a true resend from a reused control id.
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("facility_id", String, nullable=False),
+    Column("control_id", String, nullable=False),
+    Column("channel", String, nullable=False),  # mllp, http-hl7, fhir
+    Column("event", String, nullable=False),
+    Column("message_time", String, nullable=True),
+    Column("received_at", String, nullable=False),
+    Column("visit_id", String, nullable=False),
+    Column("digest", String, nullable=False),
+    UniqueConstraint("facility_id", "control_id", name="uq_inbound_messages_facility_control"),
+)
+Index(
+    "ix_inbound_messages_received", inbound_messages.c.facility_id, inbound_messages.c.received_at
+)
+
+# API tokens of the facilities that submit over HTTP; only a SHA-256 of each token is kept.
+facility_tokens = Table(
+    "facility_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("facility_id", String, nullable=False),
+    Column("token_hash", String, nullable=False, unique=True),
+    Column("label", String, nullable=True),
+    Column("created_at", String, nullable=False),
+    Column("revoked_at", String, nullable=True),
+)
+
+# Dates whose daily counts are out of date (visits arrived or changed by message).
+stale_count_dates = Table(
+    "stale_count_dates",
+    metadata,
+    Column("date", String, primary_key=True),
+)
+
+# Data-quality alerts about the feeds themselves (a facility gone silent).
+feed_alerts = Table(
+    "feed_alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("facility_id", String, nullable=False),
+    Column("kind", String, nullable=False),  # silent
+    Column("detail", Text, nullable=False),
+    Column("raised_at", String, nullable=False),
+    Column("resolved_at", String, nullable=True),
+)
+Index("ix_feed_alerts_facility", feed_alerts.c.facility_id, feed_alerts.c.kind)
 
 # Daily visit counts by residence region x syndrome. region_id "" = residence unknown;
 # syndrome "all" = every visit (the denominator).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pandas as pd
@@ -22,6 +23,8 @@ from epiradar.model import (
 from epiradar.store import alerts as _alerts
 from epiradar.store import city as _city
 from epiradar.store import counts as _counts
+from epiradar.store import feeds as _feeds
+from epiradar.store import messages as _messages
 from epiradar.store import migrate as _migrate
 from epiradar.store import visits as _visits
 from epiradar.store.engine import make_engine
@@ -105,9 +108,82 @@ class Store:
         return _visits.add_quarantine(self.engine, records)
 
     def quarantined(
-        self, limit: int | None = 100, *, run_id: int | None = None, source: str | None = None
+        self,
+        limit: int | None = 100,
+        *,
+        run_id: int | None = None,
+        source: str | None = None,
+        status: str | None = None,
+        facility_id: str | None = None,
+        ids: Iterable[int] | None = None,
+        offset: int = 0,
     ) -> list[dict[str, Any]]:
-        return _visits.list_quarantine(self.engine, limit, run_id, source)
+        return _visits.list_quarantine(
+            self.engine,
+            limit,
+            run_id,
+            source,
+            status=status,
+            facility_id=facility_id,
+            ids=ids,
+            offset=offset,
+        )
+
+    def quarantine_count(self, status: str | None = None) -> int:
+        return _visits.count_quarantine(self.engine, status)
+
+    def resolve_quarantine(self, ids: Iterable[int], status: str, resolution: str) -> int:
+        return _visits.resolve_quarantine(self.engine, ids, status, resolution)
+
+    # messages (HL7 v2, FHIR)
+    def message_transaction(self) -> AbstractContextManager[_messages.MessageTransaction]:
+        """One durable transaction for a batch of messages (see ``store.messages``)."""
+        return _messages.message_transaction(self.engine)
+
+    def message_log(
+        self, facility_id: str | None = None, since: str | None = None
+    ) -> list[dict[str, Any]]:
+        return _messages.message_log(self.engine, facility_id, since)
+
+    def refresh_stale_counts(self) -> int:
+        """Recompute the daily counts of the dates messages have touched since the last call."""
+        dates = _messages.take_stale_dates(self.engine)
+        return _counts.refresh_daily_counts(self.engine, dates) if dates else 0
+
+    # facility API tokens
+    def create_token(self, facility_id: str, label: str | None = None) -> str:
+        return _messages.create_token(self.engine, facility_id, label)
+
+    def token_facility(self, token: str) -> str | None:
+        return _messages.token_facility(self.engine, token)
+
+    def tokens(self, facility_id: str | None = None) -> list[dict[str, Any]]:
+        return _messages.list_tokens(self.engine, facility_id)
+
+    def revoke_token(self, token_id: int) -> bool:
+        return _messages.revoke_token(self.engine, token_id)
+
+    # feed quality
+    def feed_activity(self, start: str, end: str) -> pd.DataFrame:
+        return _feeds.feed_activity(self.engine, start, end)
+
+    def feed_completeness(self, start: str, end: str) -> pd.DataFrame:
+        return _feeds.feed_completeness(self.engine, start, end)
+
+    def last_arrivals(self) -> dict[str, str]:
+        return _feeds.last_arrivals(self.engine)
+
+    def hourly_arrivals(self, start: str, end: str) -> pd.DataFrame:
+        return _feeds.hourly_arrivals(self.engine, start, end)
+
+    def feed_alerts(self, *, open_only: bool = False) -> list[dict[str, Any]]:
+        return _feeds.list_feed_alerts(self.engine, open_only=open_only)
+
+    def raise_feed_alert(self, facility_id: str, kind: str, detail: str) -> bool:
+        return _feeds.raise_feed_alert(self.engine, facility_id, kind, detail)
+
+    def resolve_feed_alerts(self, facility_id: str, kind: str) -> int:
+        return _feeds.resolve_feed_alerts(self.engine, facility_id, kind)
 
     # visits
     def visit_date_range(self) -> tuple[dt.date, dt.date] | None:

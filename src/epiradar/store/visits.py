@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -99,6 +100,8 @@ def _columns(rows: VisitRows, run_id: int) -> dict[str, list[Any]]:
         d if d is not None else str(t)[:10]
         for d, t in zip(columns["visit_date"], columns["visit_time"], strict=True)
     ]
+    if not given.get("received_at"):
+        columns["received_at"] = [now_iso()] * n
     columns["ingest_run_id"] = [run_id] * n
     return columns
 
@@ -195,8 +198,12 @@ def add_quarantine(engine: Engine, records: Iterable[Mapping[str, Any]]) -> int:
             "record": r.get("record"),
             "field": r.get("field"),
             "reason": r["reason"],
-            "raw": r["raw"],
+            **_raw_text(r["raw"]),
             "received_at": received,
+            "format": r.get("format"),
+            "context": r.get("context"),
+            "facility_id": r.get("facility_id"),
+            "status": "open",
         }
         for r in records
     ]
@@ -222,20 +229,84 @@ def add_quarantine(engine: Engine, records: Iterable[Mapping[str, Any]]) -> int:
     return len(rows)
 
 
+def _raw_text(raw: str | bytes) -> dict[str, str | None]:
+    """Raw input as storable text: bytes that are not clean text (NUL, undecodable) are kept
+    exactly as base64, with ``raw_encoding`` saying so."""
+    if isinstance(raw, str):
+        if "\x00" not in raw:
+            try:
+                raw.encode("utf-8")
+                return {"raw": raw, "raw_encoding": None}
+            except UnicodeEncodeError:  # lone surrogates from undecodable bytes
+                pass
+        raw = raw.encode("utf-8", "surrogateescape")
+    else:
+        try:
+            text = raw.decode("utf-8")
+            if "\x00" not in text:
+                return {"raw": text, "raw_encoding": None}
+        except UnicodeDecodeError:
+            pass
+    return {"raw": base64.b64encode(raw).decode("ascii"), "raw_encoding": "base64"}
+
+
+def raw_bytes(record: Mapping[str, Any]) -> bytes:
+    """The exact bytes of a quarantined record's ``raw``."""
+    if record.get("raw_encoding") == "base64":
+        return base64.b64decode(record["raw"])
+    return str(record["raw"]).encode("utf-8")
+
+
 def list_quarantine(
     engine: Engine,
     limit: int | None = 100,
     run_id: int | None = None,
     source: str | None = None,
+    *,
+    status: str | None = None,
+    facility_id: str | None = None,
+    ids: Iterable[int] | None = None,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Quarantined records, newest first; optionally of one ingest run or one source."""
-    stmt = select(quarantine).order_by(quarantine.c.id.desc()).limit(limit)
+    """Quarantined records, newest first; optionally of one ingest run, source, status
+    (``open``, ``resolved``, ``discarded``), facility or the given ids."""
+    stmt = select(quarantine).order_by(quarantine.c.id.desc()).limit(limit).offset(offset)
     if run_id is not None:
         stmt = stmt.where(quarantine.c.ingest_run_id == run_id)
     if source is not None:
         stmt = stmt.where(quarantine.c.source == source)
+    if status is not None:
+        stmt = stmt.where(quarantine.c.status == status)
+    if facility_id is not None:
+        stmt = stmt.where(quarantine.c.facility_id == facility_id)
+    if ids is not None:
+        stmt = stmt.where(quarantine.c.id.in_([int(i) for i in ids]))
     with engine.connect() as conn:
         return [dict(row) for row in conn.execute(stmt).mappings()]
+
+
+def count_quarantine(engine: Engine, status: str | None = None) -> int:
+    stmt = select(func.count()).select_from(quarantine)
+    if status is not None:
+        stmt = stmt.where(quarantine.c.status == status)
+    with engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
+def resolve_quarantine(engine: Engine, ids: Iterable[int], status: str, resolution: str) -> int:
+    """Mark open records ``resolved`` (re-processed and accepted) or ``discarded``."""
+    if status not in ("resolved", "discarded"):
+        raise ValueError(f"status must be resolved or discarded, not {status!r}")
+    done = 0
+    with engine.begin() as conn:
+        for batch in batched(sorted({int(i) for i in ids})):
+            result = conn.execute(
+                update(quarantine)
+                .where(quarantine.c.id.in_(batch), quarantine.c.status == "open")
+                .values(status=status, resolved_at=now_iso(), resolution=resolution)
+            )
+            done += result.rowcount
+    return done
 
 
 def visit_date_range(engine: Engine) -> tuple[dt.date, dt.date] | None:
