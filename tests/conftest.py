@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -133,3 +134,24 @@ class KeywordClassifier:
 @pytest.fixture
 def keyword_classifier() -> KeywordClassifier:
     return KeywordClassifier()
+
+
+@pytest.fixture
+def served_db_url(tmp_path: Path, small_city: City) -> str:
+    """A SQLite database file holding :func:`small_city`, for a served process."""
+    url = f"sqlite:///{tmp_path / 'epiradar.db'}"
+    with Store(url) as store:
+        store.migrate()
+        store.load_city(
+            small_city.regions, small_city.facilities, small_city.places, small_city.mobility
+        )
+    return url
+
+
+@pytest.fixture
+def server(served_db_url: str, tmp_path: Path):
+    """``epiradar serve`` (HTTP and MLLP) on :func:`served_db_url`, in its own process."""
+    from server_support import running_server
+
+    with running_server(served_db_url, tmp_path / "server.log") as running:
+        yield running

@@ -98,6 +98,13 @@ def test_resend_is_acknowledged_and_not_applied_twice(pipeline, city_store):
     assert len(city_store.message_log()) == 2
 
 
+def test_resend_in_other_bytes_is_the_same_message(pipeline):
+    pipeline.apply([visit("m1", chief_complaint="fever")], channel="mllp")
+    resent = visit("m1", chief_complaint="fever")
+    resent.raw = resent.raw.replace("|", "|\n")  # other line ends / framing: same content
+    assert pipeline.apply([resent], channel="http-hl7")[0].status == DUPLICATE
+
+
 def test_reused_control_id_with_other_content_is_rejected(pipeline, city_store):
     pipeline.apply([visit("m1", chief_complaint="fever")], channel="mllp")
     outcome = pipeline.apply([visit("m1", chief_complaint="rash")], channel="mllp")[0]

@@ -353,18 +353,3 @@ def test_map_figure_draws_one_filled_trace_per_polygon_region() -> None:
     assert fills[0]["x"][5] is None  # the two parts are separate rings
     assert fills[0]["fillcolor"] == figures.LEVEL_COLOURS["high"]
     assert "A" in fills[0]["text"] and "x" in fills[0]["text"]
-
-
-def test_serve_runs_the_app_on_the_configured_address(dataset: Dataset, monkeypatch) -> None:
-    import uvicorn
-
-    from epiradar.web.app import serve
-
-    calls: list[tuple[object, str, int]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, host, port: calls.append((app, host, port)))
-    serve(dataset.settings.model_copy(update={"host": "0.0.0.0", "port": 8123}))
-    assert len(calls) == 1
-    app, host, port = calls[0]
-    assert (host, port) == ("0.0.0.0", 8123)
-    assert app.state.settings.port == 8123
-    app.state.store.close()

@@ -136,19 +136,78 @@ def load_city_command(
 
 @app.command()
 def ingest(
-    files: Annotated[list[Path], typer.Argument(help="visits .csv or .jsonl files.")],
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Visits files: canonical .csv / .jsonl, or with --mapping CSV or Excel tables."
+        ),
+    ] = None,
     db: DbOption = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            "--mapping",
+            help="TOML mapping of the tables' headers, formats and codes (docs/spreadsheets.md).",
+        ),
+    ] = None,
+    infer: Annotated[
+        Path | None,
+        typer.Option(
+            "--infer-mapping",
+            help="Propose a mapping for this CSV / Excel file, print it (or -o) and stop.",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="With --infer-mapping: write the mapping here."),
+    ] = None,
 ) -> None:
     """Ingest visit files: validate, pseudonymise, classify, geocode, deduplicate."""
-    from epiradar.service.ingest import ingest_file
+    from epiradar.ingest.mapping import Mapping, MappingError
+    from epiradar.service.ingest import existing_store, infer_file_mapping, ingest_file
 
     settings = _settings(db)
+    if infer is not None:
+        if files:
+            raise _fail("--infer-mapping reads one file and ingests nothing; drop FILES", 2)
+        known = existing_store(settings)  # its hospital and district names, if any
+        try:
+            proposal = infer_file_mapping(infer, known)
+        except (ValueError, OSError) as exc:
+            raise _fail(str(exc), 2) from None
+        finally:
+            if known is not None:
+                known.close()
+        if output is None:
+            typer.echo(proposal.to_toml(), nl=False)
+        else:
+            try:
+                output.write_text(proposal.to_toml(), encoding="utf-8")
+            except OSError as exc:
+                raise _fail(str(exc)) from None
+            console.print(f"wrote {output}", highlight=False)
+        for note in proposal.notes:
+            console.print(f"[yellow]check:[/] {note}", highlight=False)
+        return
+    if not files:
+        raise _fail("no files given (epiradar ingest FILE..., or --infer-mapping FILE)", 2)
+    table = None
+    if mapping is not None:
+        try:
+            table = Mapping.from_toml(mapping)
+        except MappingError as exc:
+            raise _fail(str(exc), 2) from None
     store = _store(settings)
     accepted = 0
+    mapping_failed = False
     for path in files:
         try:
-            summary = ingest_file(store, path, settings, progress=progress)
+            summary = ingest_file(store, path, settings, progress=progress, mapping=table)
+        except MappingError as exc:
+            mapping_failed = True
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            continue
         except (ValueError, OSError) as exc:
             console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             continue
@@ -163,6 +222,8 @@ def ingest(
             _print_rejects(store, summary, path)
         if summary.rejected and not summary.accepted + summary.duplicates:
             console.print(f"[bold red]error:[/] {path}: every row was rejected")
+    if mapping_failed:
+        raise typer.Exit(2)
     if accepted == 0:
         raise typer.Exit(1)
 
@@ -278,13 +339,21 @@ def serve(
     db: DbOption = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    mllp_port: Annotated[
+        int | None,
+        typer.Option(
+            "--mllp-port", help="Also listen for HL7 v2 over MLLP on this port (e.g. 2575)."
+        ),
+    ] = None,
 ) -> None:
-    """Serve the dashboard and the JSON API."""
+    """Serve the dashboard, the JSON API and HTTP ingest; with --mllp-port also MLLP."""
     from epiradar.web.app import serve as serve_app
 
-    settings = _settings(db, host=host, port=port)
-    _store(settings)
+    settings = _settings(db, host=host, port=port, mllp_port=mllp_port)
+    _store(settings).close()
     console.print(f"epiradar dashboard: [bold]http://{settings.host}:{settings.port}[/]")
+    if settings.mllp_port is not None:
+        console.print(f"HL7 v2 over MLLP: [bold]{settings.host}:{settings.mllp_port}[/]")
     serve_app(settings)
 
 
@@ -332,6 +401,19 @@ def demo(
         from epiradar.web.app import serve as serve_app
 
         serve_app(settings)
+
+
+def _register_groups() -> None:
+    from epiradar.cli_facility import facility_app
+    from epiradar.cli_feeds import feeds_app
+    from epiradar.cli_quarantine import quarantine_app
+
+    app.add_typer(facility_app, name="facility")
+    app.add_typer(quarantine_app, name="quarantine")
+    app.add_typer(feeds_app, name="feeds")
+
+
+_register_groups()
 
 
 def main() -> None:  # pragma: no cover

@@ -49,6 +49,19 @@ class TraceSettings(BaseModel):
     exposure_window_days: int = Field(14, ge=0)
 
 
+class FeedSettings(BaseModel):
+    """Hospital feeds: when a facility that usually sends counts as silent."""
+
+    silent_hours: float = Field(4.0, gt=0, description="hours without arrivals before a check")
+    min_expected: float = Field(
+        5.0,
+        gt=0,
+        description="raise only when the facility's usual rate predicts at least this many "
+        "arrivals in the silent hours (Poisson: P(none) = exp(-5) < 1%)",
+    )
+    history_days: int = Field(28, ge=1, description="days that define the usual rate")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="EPIRADAR_", env_nested_delimiter="__", extra="ignore"
@@ -63,8 +76,10 @@ class Settings(BaseSettings):
     ingest_chunk_rows: int = Field(50_000, ge=100)
     detect: DetectSettings = DetectSettings()
     trace: TraceSettings = TraceSettings()
+    feeds: FeedSettings = FeedSettings()
     host: str = "127.0.0.1"
     port: int = 8000
+    mllp_port: int | None = Field(None, description="MLLP listener port (HL7 v2); off when unset")
 
     @classmethod
     def settings_customise_sources(

@@ -111,14 +111,20 @@ class MessagePipeline:
         return ref
 
     def apply(
-        self, messages: Sequence[Message], *, channel: str, sender: str | None = None
+        self,
+        messages: Sequence[Message],
+        *,
+        channel: str,
+        sender: str | None = None,
+        quarantine: bool = True,
     ) -> list[Outcome]:
-        """Apply messages of one channel; outcomes in the same order."""
+        """Apply messages of one channel; outcomes in the same order. Rejected messages go to
+        the quarantine unless ``quarantine`` is false (a retry of quarantined ones)."""
         items = [_Item(m, channel, sender) for m in messages]
-        self.apply_items(items)
+        self.apply_items(items, quarantine=quarantine)
         return [item.outcome for item in items]  # type: ignore[misc]
 
-    def apply_items(self, items: Sequence[_Item]) -> None:
+    def apply_items(self, items: Sequence[_Item], *, quarantine: bool = True) -> None:
         """Apply a batch (mixed channels allowed); sets each item's outcome."""
         ref = self.reference()
         todo = [item for item in items if self._admit(item, ref)]
@@ -133,7 +139,8 @@ class MessagePipeline:
                 item.outcome = Outcome(
                     item.message.control_id, item.message.facility_id, REJECTED, error=error
                 )
-        self._quarantine([item for item in items if item.outcome.status == REJECTED])  # type: ignore[union-attr]
+        if quarantine:
+            self._quarantine([i for i in items if i.outcome.status == REJECTED])  # type: ignore[union-attr]
 
     # steps
 
@@ -168,7 +175,7 @@ class MessagePipeline:
         message.fields.setdefault("facility_id", treating)
         if not message.fields["facility_id"].strip():
             message.fields["facility_id"] = treating
-        item.digest = hashlib.sha256(message.raw.encode("utf-8", "replace")).hexdigest()
+        item.digest = content_digest(message)
         return True
 
     def _first_of_each_control_id(self, items: list[_Item]) -> list[_Item]:
@@ -248,7 +255,11 @@ class MessagePipeline:
                 stale.add(row["visit_date"])
             merged = list(current.values())
             self._classify_and_locate(merged, ref)
-            tx.upsert_visits(merged)
+            changed = [
+                (stored[k].get("exposures") if k in stored else "[]") != row["exposures"]
+                for k, row in current.items()
+            ]
+            tx.upsert_visits(merged, exposures_changed=changed)
             tx.log_messages(
                 [
                     {
@@ -364,6 +375,16 @@ class MessagePipeline:
             self.store.quarantine(records)
         except Exception:
             log.exception("could not quarantine %d rejected messages", len(records))
+
+
+def content_digest(message: InboundVisit) -> str:
+    """SHA-256 of what a message says (event, time, fields), not of its bytes: the same
+    message resent with other line ends, framing or character set is the same message."""
+    parts = [message.event, message.message_time]
+    for name in sorted(message.fields):
+        parts += (name, message.fields[name])
+    text = "".join(f"{len(p)}:{p}" for p in parts)  # length-prefixed: no two contents alike
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _format(item: _Item) -> str:

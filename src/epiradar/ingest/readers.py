@@ -10,7 +10,8 @@ Reading is split in two so that parsing can run in worker processes: the reader 
 file into :class:`LineBlock` of whole records (a CSV record may span lines inside quotes: a
 block ends where the count of quote characters is even), and :func:`parse_block` turns a block
 into a :class:`RawChunk` numbered from 1; :meth:`VisitReader.__iter__` renumbers them in file
-order.
+order. The same reader serves mapped tables (``ingest.tables``): another encoding and delimiter,
+source headers checked by a hook, chunks holding the source columns.
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ class Reject:
     field: str | None
     reason: str
     raw: str
+    format: str | None = None
+    """How to re-read ``raw``: None for a canonical record, ``table`` for a JSON object of
+    source header -> text (mapped tables)."""
+    facility: str | None = None
+    """The id of the known facility the record names, if any."""
 
     def __post_init__(self) -> None:
         self.raw = self.raw.rstrip("\r\n")
@@ -53,9 +59,22 @@ class RawChunk:
     rejects: list[Reject] = field(default_factory=list)
     n_records: int = 0
     """Records the chunk's lines hold, blank and broken ones included."""
+    source: dict[str, list[str]] | None = None
+    """Mapped tables: the source columns by header (``columns`` then holds the mapped ones)."""
+    errors: tuple[Any, Any] | None = None
+    """Mapped tables: per row, None or the source header the mapping rejected, and why."""
+    fields: dict[str, str] = field(default_factory=dict)
+    """Mapped tables: canonical column -> source header, to name it in rejects."""
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def raw_text(self, i: int) -> str:
+        """The verbatim input of row ``i``: its text, or for a mapped table a JSON object of
+        source header -> text."""
+        if self.source is None:
+            return self.raw[i].rstrip("\r\n")
+        return json.dumps({h: col[i] for h, col in self.source.items()}, ensure_ascii=False)
 
     def renumbered(self, offset: int) -> RawChunk:
         """The same chunk with record numbers shifted by ``offset``."""
@@ -73,6 +92,9 @@ class LineBlock:
     lines: list[str]
     format: str
     header: list[str]
+    canonical: bool = True
+    """False for a mapped table: the chunk keeps the source columns, by header."""
+    delimiter: str = ","
 
 
 def file_format(path: Path) -> str:
@@ -111,9 +133,14 @@ class _CountingReader(io.RawIOBase):
 class VisitReader:
     """Iterates :class:`RawChunk` of at most ``chunk_rows`` records; checks the columns on open."""
 
-    def __init__(self, path: Path | str, chunk_rows: int = 50_000) -> None:
+    canonical = True
+    delimiter = ","
+
+    def __init__(
+        self, path: Path | str, chunk_rows: int = 50_000, *, encoding: str = "utf-8-sig"
+    ) -> None:
         self.path = Path(path)
-        self.format = file_format(self.path)
+        self.format = self._file_format()
         self.chunk_rows = chunk_rows
         self.total_bytes = self.path.stat().st_size
         raw = self.path.open("rb")
@@ -121,7 +148,7 @@ class VisitReader:
         binary: IO[bytes] = io.BufferedReader(self._counter, 1 << 20)
         if self.path.suffix.lower() == ".gz":
             binary = gzip.GzipFile(fileobj=binary)  # type: ignore[assignment]
-        self._text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
+        self._text = io.TextIOWrapper(binary, encoding=encoding, errors="replace", newline="")
         self._header: list[str] = []
         try:
             # The columns are checked on open: before anything is ingested.
@@ -137,6 +164,19 @@ class VisitReader:
     @property
     def bytes_read(self) -> int:
         return self._counter.count
+
+    @property
+    def header(self) -> list[str]:
+        """The CSV header ([] for JSON Lines)."""
+        return self._header
+
+    @property
+    def small(self) -> bool:
+        """Too small to be worth worker processes."""
+        return self.total_bytes < 4 * self.chunk_rows * 80
+
+    def _file_format(self) -> str:
+        return file_format(self.path)
 
     def close(self) -> None:
         self._text.close()
@@ -176,7 +216,11 @@ class VisitReader:
         line = self._text.readline()
         if not line.strip():
             raise IngestFormatError(f"{self.path}: empty file, no header")
-        header = [name.strip() for name in next(csv.reader([line]))]
+        header = [name.strip() for name in next(csv.reader([line], delimiter=self.delimiter))]
+        return self._check_header(header)
+
+    def _check_header(self, header: list[str]) -> list[str]:
+        """The header to parse records with; raises ``IngestFormatError`` when it is wrong."""
         self._check_columns(header)
         return header
 
@@ -189,7 +233,7 @@ class VisitReader:
                     break  # unterminated quote: parse_block reports it
                 lines.append(line)
                 odd ^= line.count('"') & 1
-            yield LineBlock(lines, "csv", self._header)
+            yield LineBlock(lines, "csv", self._header, self.canonical, self.delimiter)
 
     def _jsonl_blocks(self) -> Iterator[LineBlock]:
         first = True
@@ -221,7 +265,7 @@ def parse_block(block: LineBlock) -> RawChunk:
 def _parse_csv(block: LineBlock) -> RawChunk:
     lines, header = block.lines, block.header
     width = len(header)
-    reader = csv.reader(lines, strict=True)
+    reader = csv.reader(lines, strict=True, delimiter=block.delimiter)
     rows: list[list[str]] = []
     ends: list[int] = []
     error: Reject | None = None
@@ -256,7 +300,12 @@ def _parse_csv(block: LineBlock) -> RawChunk:
             chunk.raw.append(raw)
     if error is not None:
         chunk.rejects.append(error)
-    _fill(chunk, header, list(zip(*good, strict=True)) if good else [() for _ in header])
+    _fill(
+        chunk,
+        header,
+        list(zip(*good, strict=True)) if good else [() for _ in header],
+        canonical=block.canonical,
+    )
     return chunk
 
 
@@ -279,10 +328,16 @@ def _parse_jsonl(block: LineBlock) -> RawChunk:
     return chunk
 
 
-def _fill(chunk: RawChunk, header: list[str], columns: list[tuple[str, ...]]) -> None:
+def _fill(
+    chunk: RawChunk, header: list[str], columns: list[tuple[str, ...]], *, canonical: bool = True
+) -> None:
     n = len(chunk.records)
+    if not canonical:
+        chunk.columns = {}
     for name, values in zip(header, columns, strict=True):
         chunk.columns[name] = list(values)
+    if not canonical:
+        return
     for name in rules.COLUMNS:
         if name not in header:
             chunk.columns[name] = [""] * n

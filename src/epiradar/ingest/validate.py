@@ -15,6 +15,9 @@ import pandas as pd
 
 from epiradar.ingest import rules
 
+SMALL_CHUNK = 64
+"""Up to this many rows, distinct values are found with a dict and every value is parsed."""
+
 
 @dataclass
 class Column:
@@ -52,7 +55,14 @@ def parse_column(
     ``canonical`` optionally marks, vectorised, the distinct texts that are already valid and
     canonical (``parse`` would return them unchanged): they skip the per-value parse.
     """
-    codes, uniques = pd.factorize(np.asarray(texts, dtype=object), use_na_sentinel=False)
+    if len(texts) <= SMALL_CHUNK:  # a few messages: plain Python beats pandas' fixed costs
+        index: dict[Any, int] = {}
+        codes = np.fromiter((index.setdefault(t, len(index)) for t in texts), np.int64, len(texts))
+        uniques = np.empty(len(index), dtype=object)
+        uniques[:] = list(index)
+        canonical = None
+    else:
+        codes, uniques = pd.factorize(np.asarray(texts, dtype=object), use_na_sentinel=False)
     values = np.empty(len(uniques), dtype=object)
     reasons = np.full(len(uniques), None, dtype=object)
     done = canonical(uniques) if canonical is not None and len(uniques) else None

@@ -209,7 +209,13 @@ class QuarantineRow(BaseModel):
     field: str | None = None
     reason: str
     raw: str
+    raw_encoding: str | None = None  # "base64" when the input was not text
     received_at: str | None = None
+    format: str | None = None
+    facility_id: str | None = None
+    status: str = "open"
+    resolved_at: str | None = None
+    resolution: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -567,9 +573,20 @@ def _exposure_place(item: Any) -> str:
     return str(place_id if place_id is not None else item)
 
 
-def quarantine(store: Store, limit: int = 100) -> list[QuarantineRow]:
+def quarantine(
+    store: Store,
+    limit: int = 100,
+    *,
+    status: str | None = None,
+    source: str | None = None,
+    facility_id: str | None = None,
+    ids: list[int] | None = None,
+    offset: int = 0,
+) -> list[QuarantineRow]:
     """The most recently rejected input records, newest first."""
-    found = store.quarantined(limit)
+    found = store.quarantined(
+        limit, status=status, source=source, facility_id=facility_id, ids=ids, offset=offset
+    )
     if isinstance(found, pd.DataFrame):
         records: list[Any] = found.to_dict("records")
     else:

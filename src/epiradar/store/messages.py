@@ -9,21 +9,18 @@ use ``synchronous=FULL``: a commit is on disk before a message is acknowledged.
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, insert, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
 
 from epiradar.store._sql import batched, now_iso
 from epiradar.store.schema import (
     facility_tokens,
     inbound_messages,
     stale_count_dates,
-    visit_exposures,
-    visits,
 )
 from epiradar.store.visits import VISIT_COLUMNS
 
@@ -50,36 +47,67 @@ class MessageTransaction:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.sqlite = conn.dialect.name == "sqlite"
         self._mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        # The driver's own cursor, inside the SQLAlchemy transaction: a batch of a few
+        # messages runs several statements, and the per-statement overhead above the driver
+        # would cost more than the statements.
+        self._cursor = conn.connection.driver_connection.cursor()
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self._cursor.execute(sql, params)
+        return self._cursor.fetchall() if self._cursor.description else []
+
+    def _execute_many(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
+        if params:
+            self._cursor.executemany(sql, params)
+
+    def _pairs(self, sql: str, keys: Iterable[tuple[str, str]]) -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` (its ``{pairs}`` a row-value list) for the given key pairs; plain
+        driver SQL: this runs once per message batch, where statement building would cost more
+        than the query."""
+        out: list[tuple[Any, ...]] = []
+        for batch in batched(sorted(set(keys)), _KEY_BATCH):
+            pairs = ", ".join([f"({self._mark}, {self._mark})"] * len(batch))
+            params = tuple(v for pair in batch for v in pair)
+            out += self._execute(sql.format(pairs=pairs), params)
+        return out
 
     def known_messages(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
         """``(facility_id, control_id) -> digest`` of the given messages already applied."""
-        out: dict[tuple[str, str], str] = {}
-        cols = (inbound_messages.c.facility_id, inbound_messages.c.control_id)
-        for batch in batched(sorted(set(keys)), _KEY_BATCH):
-            rows = self.conn.execute(
-                select(*cols, inbound_messages.c.digest).where(tuple_(*cols).in_(batch))
-            ).all()
-            out.update({(f, c): d for f, c, d in rows})
-        return out
+        rows = self._pairs(
+            "SELECT facility_id, control_id, digest FROM inbound_messages "
+            "WHERE (facility_id, control_id) IN (VALUES {pairs})",
+            keys,
+        )
+        return {(f, c): d for f, c, d in rows}
 
     def stored_visits(
         self, keys: Iterable[tuple[str, str]]
     ) -> dict[tuple[str, str], dict[str, Any]]:
         """``(facility_id, visit_id) -> row`` (the :data:`UPSERT_COLUMNS`, list fields as JSON
         text) of the given visits already stored."""
-        out: dict[tuple[str, str], dict[str, Any]] = {}
-        cols = (visits.c.facility_id, visits.c.visit_id)
-        for batch in batched(sorted(set(keys)), _KEY_BATCH):
-            rows = self.conn.execute(
-                select(*(visits.c[c] for c in UPSERT_COLUMNS)).where(tuple_(*cols).in_(batch))
-            ).mappings()
-            out.update({(r["facility_id"], r["visit_id"]): dict(r) for r in rows})
+        rows = self._pairs(
+            f"SELECT {', '.join(UPSERT_COLUMNS)} FROM visits "
+            "WHERE (facility_id, visit_id) IN (VALUES {pairs})",
+            keys,
+        )
+        out = {}
+        for values in rows:
+            row = dict(zip(UPSERT_COLUMNS, values, strict=True))
+            out[(row["facility_id"], row["visit_id"])] = row
         return out
 
-    def upsert_visits(self, rows: Sequence[dict[str, Any]], run_id: int | None = None) -> None:
+    def upsert_visits(
+        self,
+        rows: Sequence[dict[str, Any]],
+        run_id: int | None = None,
+        *,
+        exposures_changed: Sequence[bool] | None = None,
+    ) -> None:
         """Insert the visits, or replace every field of a stored one but its first arrival
-        (``received_at``) and ingest run; reported exposures follow the visit's new list."""
+        (``received_at``) and ingest run. Reported exposures follow the visit's new list (only
+        for the rows flagged in ``exposures_changed``; default all)."""
         if not rows:
             return
         names = (*UPSERT_COLUMNS, "ingest_run_id")
@@ -91,38 +119,48 @@ class MessageTransaction:
             f"ON CONFLICT (facility_id, visit_id) DO UPDATE SET {sets}"
         )
         params = [tuple(row.get(n) for n in UPSERT_COLUMNS) + (run_id,) for row in rows]
-        self.conn.exec_driver_sql(sql, params)
-        self._replace_exposures(rows)
+        self._execute_many(sql, params)
+        changed = (
+            list(rows)
+            if exposures_changed is None
+            else [r for r, c in zip(rows, exposures_changed, strict=True) if c]
+        )
+        if changed:
+            self._replace_exposures(changed)
 
     def _replace_exposures(self, rows: Sequence[dict[str, Any]]) -> None:
-        keys = [(r["facility_id"], r["visit_id"]) for r in rows]
-        pks: dict[tuple[str, str], int] = {}
-        cols = (visits.c.facility_id, visits.c.visit_id)
-        for batch in batched(sorted(set(keys)), _KEY_BATCH):
-            found = self.conn.execute(
-                select(*cols, visits.c.id).where(tuple_(*cols).in_(batch))
-            ).all()
-            pks.update({(f, v): pk for f, v, pk in found})
-        for batch in batched(sorted(pks.values())):
-            self.conn.execute(delete(visit_exposures).where(visit_exposures.c.visit_pk.in_(batch)))
-        exposures: dict[tuple[int, str], str | None] = {}
-        for row in rows:
-            for item in json.loads(row.get("exposures") or "[]"):
-                key = (pks[(row["facility_id"], row["visit_id"])], item["place_id"])
-                exposures.setdefault(key, item.get("date"))
-        if exposures:
-            self.conn.execute(
-                insert(visit_exposures),
-                [
-                    {"visit_pk": pk, "place_id": place, "exposure_date": day}
-                    for (pk, place), day in exposures.items()
-                ],
+        """``visit_exposures`` of these visits rebuilt from their JSON lists, in the database."""
+        keys = sorted({(r["facility_id"], r["visit_id"]) for r in rows})
+        if self.sqlite:
+            insert_sql = (
+                "INSERT OR IGNORE INTO visit_exposures (visit_pk, place_id, exposure_date) "
+                "SELECT v.id, json_extract(e.value, '$.place_id'), json_extract(e.value, '$.date') "
+                "FROM visits AS v, json_each(v.exposures) AS e "
+                "WHERE (v.facility_id, v.visit_id) IN (VALUES {pairs}) AND v.exposures != '[]'"
             )
+        else:
+            insert_sql = (
+                "INSERT INTO visit_exposures (visit_pk, place_id, exposure_date) "
+                "SELECT v.id, e.value ->> 'place_id', e.value ->> 'date' "
+                "FROM visits AS v, jsonb_array_elements(CAST(v.exposures AS jsonb)) AS e(value) "
+                "WHERE (v.facility_id, v.visit_id) IN (VALUES {pairs}) AND v.exposures != '[]' "
+                "ON CONFLICT DO NOTHING"
+            )
+        self._pairs(
+            "DELETE FROM visit_exposures WHERE visit_pk IN "
+            "(SELECT id FROM visits WHERE (facility_id, visit_id) IN (VALUES {pairs}))",
+            keys,
+        )
+        self._pairs(insert_sql, keys)
 
     def log_messages(self, rows: Sequence[dict[str, Any]]) -> None:
         """Record applied messages (:data:`MESSAGE_COLUMNS`)."""
         if rows:
-            self.conn.execute(insert(inbound_messages), [dict(r) for r in rows])
+            marks = ", ".join([self._mark] * len(MESSAGE_COLUMNS))
+            self._execute_many(
+                f"INSERT INTO inbound_messages ({', '.join(MESSAGE_COLUMNS)}) VALUES ({marks})",
+                [tuple(r[c] for c in MESSAGE_COLUMNS) for r in rows],
+            )
 
     def mark_stale(self, dates: Iterable[str]) -> None:
         """Dates whose daily counts must be recomputed."""
@@ -130,26 +168,27 @@ class MessageTransaction:
         if not dates:
             return
         mark = self._mark
-        if self.conn.dialect.name == "sqlite":
+        if self.sqlite:
             sql = f"INSERT OR IGNORE INTO stale_count_dates (date) VALUES ({mark})"
         else:
             sql = f"INSERT INTO stale_count_dates (date) VALUES ({mark}) ON CONFLICT DO NOTHING"
-        self.conn.exec_driver_sql(sql, [(d,) for d in dates])
+        self._execute_many(sql, [(d,) for d in dates])
 
 
 @contextmanager
 def message_transaction(engine: Engine) -> Iterator[MessageTransaction]:
-    """One transaction, committed durably on exit (rolled back on an exception)."""
+    """One transaction, committed durably on exit (rolled back on an exception).
+
+    A SQLite connection that has run one is left in ``synchronous=FULL`` (every commit on disk,
+    not only in the log): it is the server's writer connection, where that is the point.
+    """
     with engine.connect() as conn:
-        sqlite = conn.dialect.name == "sqlite"
-        if sqlite:  # on the driver connection: no SQLAlchemy transaction begins for a pragma
-            conn.connection.driver_connection.execute("PRAGMA synchronous=FULL")
-        try:
-            with conn.begin():
-                yield MessageTransaction(conn)
-        finally:
-            if sqlite:
-                conn.connection.driver_connection.execute("PRAGMA synchronous=NORMAL")
+        record = conn.connection
+        if conn.dialect.name == "sqlite" and not record.info.get("durable"):
+            record.driver_connection.execute("PRAGMA synchronous=FULL")  # outside a transaction
+            record.info["durable"] = True
+        with conn.begin():
+            yield MessageTransaction(conn)
 
 
 def take_stale_dates(engine: Engine) -> list[str]:

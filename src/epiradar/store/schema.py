@@ -120,6 +120,7 @@ visits = Table(
     UniqueConstraint("facility_id", "visit_id", name="uq_visits_facility_visit"),
 )
 Index("ix_visits_date_region", visits.c.visit_date, visits.c.residence_region)
+Index("ix_visits_facility_received", visits.c.facility_id, visits.c.received_at)
 
 # One row per (visit, reported place): what source analysis joins on.
 visit_exposures = Table(

@@ -100,7 +100,7 @@ def _columns(rows: VisitRows, run_id: int) -> dict[str, list[Any]]:
         d if d is not None else str(t)[:10]
         for d, t in zip(columns["visit_date"], columns["visit_time"], strict=True)
     ]
-    if not given.get("received_at"):
+    if all(v is None for v in columns["received_at"]):
         columns["received_at"] = [now_iso()] * n
     columns["ingest_run_id"] = [run_id] * n
     return columns

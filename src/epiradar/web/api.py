@@ -191,6 +191,29 @@ def alert_sources(store: StoreDep, settings: SettingsDep, alert_id: str) -> Trac
     summary="Recently rejected input records",
 )
 def quarantine(
-    store: StoreDep, limit: Annotated[int, Query(ge=1, le=10_000)] = 100
+    store: StoreDep,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    status: Annotated[
+        Literal["open", "resolved", "discarded"] | None, Query(description="default: every status")
+    ] = None,
+    source: Annotated[
+        str | None, Query(description="a file, or mllp:F1, http-hl7:F1, fhir:F1")
+    ] = None,
+    facility_id: str | None = None,
 ) -> list[views.QuarantineRow]:
-    return views.quarantine(store, limit)
+    return views.quarantine(
+        store, limit, status=status, source=source, facility_id=facility_id, offset=offset
+    )
+
+
+@router.get(
+    "/quarantine/{record_id}",
+    response_model=views.QuarantineRow,
+    summary="One rejected input record",
+)
+def quarantine_record(store: StoreDep, record_id: int) -> views.QuarantineRow:
+    found = views.quarantine(store, 1, ids=[record_id])
+    if not found:
+        raise HTTPException(404, f"no quarantined record {record_id}")
+    return found[0]

@@ -16,8 +16,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from epiradar import __version__
 from epiradar.config import Settings
+from epiradar.ingest.messages import MessageWriter
 from epiradar.store import Store
-from epiradar.web import api, pages
+from epiradar.web import api, feeds, ingest, pages
 from epiradar.web.templating import templates
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -29,15 +30,20 @@ def plotly_js_path() -> Path:
     return Path(str(files("plotly") / "package_data" / "plotly.min.js"))
 
 
-def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, store: Store | None = None, *, writer: MessageWriter | None = None
+) -> FastAPI:
     """The web app over ``store`` (opened from ``settings.db`` when not given, and then closed
-    when the app shuts down)."""
+    when the app shuts down). ``writer`` takes the submitted messages; without one the app
+    makes its own on the first submission and closes it at shutdown."""
     owned = store is None
     opened = Store(settings.db) if store is None else store
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        if getattr(app.state, "owns_writer", False):
+            app.state.writer.close()
         if owned:
             opened.close()
 
@@ -52,6 +58,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = opened
+    app.state.writer = writer
 
     plotly_js = plotly_js_path()
 
@@ -73,7 +80,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         )
 
     app.include_router(api.router)
+    app.include_router(ingest.router)
     app.include_router(pages.router)
+    app.include_router(feeds.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.exception_handler(StarletteHTTPException)
@@ -155,7 +164,8 @@ def _schema_name(schema: dict[str, Any]) -> str:
 
 
 def serve(settings: Settings) -> None:
-    """Run the app with uvicorn on ``settings.host:settings.port`` (blocks)."""
-    import uvicorn
+    """Serve the app on ``settings.host:settings.port`` and, with ``settings.mllp_port``, the
+    MLLP listener (blocks)."""
+    from epiradar.service.messages import serve as serve_all
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+    serve_all(settings)

@@ -319,3 +319,40 @@ def epicurve(
         "annotations": annotations,
     }
     return {"data": data, "layout": layout, "config": CONFIG}
+
+
+def feed_volume(
+    dates: Sequence[dt.date], series: dict[str, Sequence[int]], *, height: int = 280
+) -> Figure:
+    """New visits per day of arrival, one stacked bar trace per facility (``series``: facility
+    label -> one count per date)."""
+    x = [d.isoformat() for d in dates]
+    data: list[dict[str, Any]] = [
+        {
+            "type": "bar",
+            "x": x,
+            "y": list(counts),
+            "name": label,
+            "hovertemplate": "%{fullData.name}<br>%{x|%a %d %b}: %{y:,} visits<extra></extra>",
+        }
+        for label, counts in series.items()
+    ]
+    layout = {
+        "height": height,
+        "barmode": "stack",
+        "margin": {"l": 48, "r": 12, "t": 12, "b": 40},
+        "bargap": 0.15,
+        "xaxis": {"type": "date", "showgrid": False, "tickformat": "%d %b"},
+        "yaxis": {
+            "title": {"text": "new visits / day"},
+            "rangemode": "tozero",
+            "gridcolor": "#e7ebf0",
+        },
+        "legend": {"orientation": "h", "x": 0, "y": -0.18, "xanchor": "left", "yanchor": "top"},
+        "showlegend": len(series) <= 20,
+        "plot_bgcolor": "#ffffff",
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "hovermode": "closest",
+        "font": FONT,
+    }
+    return {"data": data, "layout": layout, "config": CONFIG}

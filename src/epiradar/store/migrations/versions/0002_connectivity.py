@@ -37,6 +37,7 @@ def upgrade() -> None:
     with op.batch_alter_table("visits") as batch:
         for name in _VISIT_COLUMNS:
             batch.add_column(sa.Column(name, sa.String(), nullable=True))
+        batch.create_index("ix_visits_facility_received", ["facility_id", "received_at"])
     with op.batch_alter_table("quarantine") as batch:
         for name in _QUARANTINE_COLUMNS:
             kind = sa.Text() if name in ("context", "resolution") else sa.String()
@@ -104,5 +105,6 @@ def downgrade() -> None:
         for name in reversed(_QUARANTINE_COLUMNS):
             batch.drop_column(name)
     with op.batch_alter_table("visits") as batch:
+        batch.drop_index("ix_visits_facility_received")
         for name in reversed(_VISIT_COLUMNS):
             batch.drop_column(name)

@@ -1,0 +1,5 @@
+"""``python -m epiradar``: the command line."""
+
+from epiradar.cli import main
+
+main()

@@ -1,0 +1,160 @@
+"""Hospital messages: the shared writer, HL7 v2 and FHIR submissions, and the server that
+listens for them (HTTP and MLLP in one process, one writer)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from epiradar.config import Settings
+from epiradar.ingest.hl7v2 import ack, read_header, split_batch
+from epiradar.ingest.inbound import MessageError
+from epiradar.ingest.messages import FailedMessage, MessagePipeline, MessageWriter, Outcome
+from epiradar.ingest.mllp import MLLPServer, read_message
+from epiradar.service.feeds import watch_feeds
+from epiradar.store import Store
+
+log = logging.getLogger(__name__)
+
+SWITCH_INTERVAL = 0.0002
+
+
+def message_writer(store: Store, settings: Settings, classifier=None) -> MessageWriter:  # noqa: ANN001
+    """The one writer of a process: every channel submits to it (group commit)."""
+    if classifier is None:
+        from epiradar.ingest.syndromes import load_default_classifier
+
+        classifier = load_default_classifier()
+    pipeline = MessagePipeline(store, secret=settings.pseudonym_secret(), classifier=classifier)
+    return MessageWriter(pipeline)
+
+
+@dataclass
+class Hl7Result:
+    """One message of an HL7 submission: its outcome, and its acknowledgement on request."""
+
+    message: bytes
+    outcome: Outcome
+
+    @property
+    def ack(self) -> str:
+        header = read_header(self.message)
+        return ack(
+            self.message,
+            self.outcome.ack_code,
+            control_id=header.control_id,
+            error=self.outcome.error,
+        )
+
+
+def submit_hl7(
+    writer: MessageWriter, body: bytes, *, sender: str | None, channel: str = "http-hl7"
+) -> list[Hl7Result]:
+    """Apply every message of ``body`` (one message, plain messages one after another, MLLP
+    frames or an FHS/BHS batch); results in message order."""
+    parts = [p if isinstance(p, bytes) else p.encode("utf-8") for p in split_batch(body)]
+    messages = [read_message(part) for part in parts]
+    outcomes = writer.apply(messages, channel=channel, sender=sender)
+    return [Hl7Result(part, outcome) for part, outcome in zip(parts, outcomes, strict=True)]
+
+
+def submit_fhir(writer: MessageWriter, body: bytes, *, sender: str | None) -> tuple[dict, int]:
+    """Apply the visits of one FHIR R4 Bundle: ``(OperationOutcome, HTTP status)``.
+
+    Every issue is reported with its FHIRPath; what was refused (an unreadable body, a visit
+    with an invalid entry, a visit the message pipeline rejects) is kept in the quarantine.
+    Status 400 when the body is not a readable Bundle, else 200.
+    """
+    from epiradar.ingest.fhir import operation_outcome, read_bundle
+
+    result = read_bundle(body, facility_id=sender)
+    refused = [
+        FailedMessage(
+            issue.raw or body.decode("utf-8", "surrogateescape"),
+            MessageError(issue.expression, issue.diagnostics, code="AR" if result.fatal else "AE"),
+            facility_id=sender or "",
+            control_id=issue.expression,
+            format="fhir",
+        )
+        for issue in result.errors
+        if issue.raw or issue.severity == "fatal"
+    ]
+    outcomes = writer.apply([*result.visits, *refused], channel="fhir", sender=sender)
+    visit_outcomes = outcomes[: len(result.visits)]
+    accepted = sum(o.error is None for o in visit_outcomes)
+    outcome = operation_outcome(result, accepted=accepted)
+    for visit, o in zip(result.visits, visit_outcomes, strict=True):
+        if o.error is not None:
+            outcome["issue"].append(
+                {
+                    "severity": "error",
+                    "code": "forbidden" if o.error.code == "AR" else "invalid",
+                    "diagnostics": f"visit {visit.fields.get('visit_id', '')!r}: {o.error.reason}",
+                    "expression": [o.error.field or "Bundle"],
+                }
+            )
+    # one summary, always last
+    outcome["issue"] = [
+        i for i in outcome["issue"] if not str(i.get("diagnostics", "")).endswith(" accepted")
+    ]
+    outcome["issue"].append(
+        {
+            "severity": "information",
+            "code": "informational",
+            "diagnostics": f"{accepted} visit{'' if accepted == 1 else 's'} accepted",
+        }
+    )
+    return outcome, 400 if result.fatal else 200
+
+
+async def serve_async(
+    settings: Settings, *, store: Store | None = None, ready: asyncio.Event | None = None
+) -> None:
+    """Serve the web app (dashboard, JSON API, HTTP ingest) and, when ``settings.mllp_port`` is
+    set, the MLLP listener, until interrupted."""
+    import uvicorn
+
+    from epiradar.web.app import create_app
+
+    # The event loop and the writer thread hand messages to each other all the time: a short
+    # switch interval keeps a ready thread from waiting out the default 5 ms for the GIL.
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    owned = store is None
+    store = store or Store(settings.db)
+    writer = message_writer(store, settings)
+    mllp = None
+    watcher = asyncio.create_task(watch_feeds(store, settings.feeds))  # silent facilities
+    try:
+        if settings.mllp_port is not None:
+            mllp = MLLPServer(writer, settings.host, settings.mllp_port)
+            await mllp.start()
+        app = create_app(settings, store, writer=writer)
+        config = uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
+        )
+        server = uvicorn.Server(config)
+        if ready is not None:
+            ready.set()
+        await server.serve()
+    finally:
+        watcher.cancel()
+        if mllp is not None:
+            await mllp.close()
+        writer.close()
+        if owned:
+            store.close()
+
+
+def serve(settings: Settings) -> None:
+    """Blocking :func:`serve_async`."""
+    asyncio.run(serve_async(settings))
+
+
+def summarize(outcomes: Sequence[Outcome]) -> dict[str, int]:
+    counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    for outcome in outcomes:
+        counts[outcome.status] += 1
+    return counts
