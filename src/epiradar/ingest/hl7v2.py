@@ -98,6 +98,7 @@ _BIRTH_RE = re.compile(
     r"(\d{4})(?:(\d{2})(?:(\d{2})(?:\d{2}(?:\d{2}(?:\d{2}(?:\.\d{1,4})?)?)?)?)?)?\s*(?:[+-]\d{4})?"
 )
 _NUMBER_RE = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)\s*")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _FIELD_RE = re.compile(r"([A-Z][A-Z0-9]{2})(?:-(\d+)(?:\.(\d+))?)?")
 _SEGMENT_START = {
     str: re.compile(r"(?:\r\n|\r|\n)(?=MSH|FHS|BHS|BTS|FTS)"),
@@ -314,8 +315,8 @@ def _escape(text: str) -> str:
         .replace("&", "\\T\\")
         .replace("~", "\\R\\")
     )
-    if any(ord(c) < 32 or ord(c) == 127 for c in out):
-        out = "".join(f"\\X{ord(c):02X}\\" if ord(c) < 32 or ord(c) == 127 else c for c in out)
+    if _CONTROL_RE.search(out):
+        out = _CONTROL_RE.sub(lambda m: f"\\X{ord(m.group()):02X}\\", out)
     return out
 
 
@@ -910,6 +911,7 @@ def ack(
     control_id: str,
     error: MessageError | None = None,
     now: dt.datetime | None = None,
+    header: Header | None = None,
 ) -> str:
     """An ACK (HL7 v2.5.1 chapter 2, original acknowledgement mode) to ``message``.
 
@@ -917,9 +919,11 @@ def ack(
     ``ACK^<event>^ACK``, MSA-1 ``code`` (AA, AE, AR), MSA-2 ``control_id``; with ``error`` an
     ERR segment: ERR-2 location (``PID^1^7``), ERR-3 table 0357 code, ERR-4 severity ``E``,
     ERR-8 the reason (MSA-3 repeats it for v2.3.1 receivers). Segments end with ``\\r``.
-    Encode the reply with :attr:`Header.codec` of the original (``read_header``).
+    Encode the reply with :attr:`Header.codec` of the original (``read_header``); pass that
+    ``header`` when you have it, to read the message once.
     """
-    header = read_header(message)
+    if header is None:
+        header = read_header(message)
     now = now or dt.datetime.now()
     stamp = now.strftime("%Y%m%d%H%M%S") + (now.strftime("%z") if now.tzinfo else "")
     version = header.version if header.version.startswith("2.") else "2.5.1"

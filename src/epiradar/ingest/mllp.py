@@ -40,7 +40,9 @@ def read_message(data: bytes) -> Message:
 def reply(data: bytes, outcome: Outcome) -> bytes:
     """The acknowledgement of ``data``, in the message's own character set."""
     header = read_header(data)
-    text = ack(data, outcome.ack_code, control_id=header.control_id, error=outcome.error)
+    text = ack(
+        data, outcome.ack_code, control_id=header.control_id, error=outcome.error, header=header
+    )
     return text.encode(header.codec, "replace")
 
 

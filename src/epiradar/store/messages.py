@@ -63,21 +63,27 @@ class MessageTransaction:
             self._cursor.executemany(sql, params)
 
     def _pairs(self, sql: str, keys: Iterable[tuple[str, str]]) -> list[tuple[Any, ...]]:
-        """Rows of ``sql`` (its ``{pairs}`` a row-value list) for the given key pairs; plain
-        driver SQL: this runs once per message batch, where statement building would cost more
-        than the query."""
+        """Rows of ``sql`` for the given key pairs: its ``{first}`` is a parameter for the first
+        part of a key and ``{second}`` a list for the second ones, one statement per first part
+        (``facility_id = ? AND visit_id IN (...)`` searches the unique index; a row-value
+        ``IN (VALUES ...)`` would scan the table). Plain driver SQL: this runs once per message
+        batch, where building statements would cost more than the queries."""
+        by_first: dict[str, list[str]] = {}
+        for first, second in set(keys):
+            by_first.setdefault(first, []).append(second)
         out: list[tuple[Any, ...]] = []
-        for batch in batched(sorted(set(keys)), _KEY_BATCH):
-            pairs = ", ".join([f"({self._mark}, {self._mark})"] * len(batch))
-            params = tuple(v for pair in batch for v in pair)
-            out += self._execute(sql.format(pairs=pairs), params)
+        for first, seconds in sorted(by_first.items()):
+            for batch in batched(sorted(seconds), _KEY_BATCH):
+                marks = ", ".join([self._mark] * len(batch))
+                text = sql.format(first=self._mark, second=marks)
+                out += self._execute(text, (first, *batch))
         return out
 
     def known_messages(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
         """``(facility_id, control_id) -> digest`` of the given messages already applied."""
         rows = self._pairs(
             "SELECT facility_id, control_id, digest FROM inbound_messages "
-            "WHERE (facility_id, control_id) IN (VALUES {pairs})",
+            "WHERE facility_id = {first} AND control_id IN ({second})",
             keys,
         )
         return {(f, c): d for f, c, d in rows}
@@ -89,7 +95,7 @@ class MessageTransaction:
         text) of the given visits already stored."""
         rows = self._pairs(
             f"SELECT {', '.join(UPSERT_COLUMNS)} FROM visits "
-            "WHERE (facility_id, visit_id) IN (VALUES {pairs})",
+            "WHERE facility_id = {first} AND visit_id IN ({second})",
             keys,
         )
         out = {}
@@ -136,19 +142,19 @@ class MessageTransaction:
                 "INSERT OR IGNORE INTO visit_exposures (visit_pk, place_id, exposure_date) "
                 "SELECT v.id, json_extract(e.value, '$.place_id'), json_extract(e.value, '$.date') "
                 "FROM visits AS v, json_each(v.exposures) AS e "
-                "WHERE (v.facility_id, v.visit_id) IN (VALUES {pairs}) AND v.exposures != '[]'"
+                "WHERE v.facility_id = {first} AND v.visit_id IN ({second}) AND v.exposures != '[]'"
             )
         else:
             insert_sql = (
                 "INSERT INTO visit_exposures (visit_pk, place_id, exposure_date) "
                 "SELECT v.id, e.value ->> 'place_id', e.value ->> 'date' "
                 "FROM visits AS v, jsonb_array_elements(CAST(v.exposures AS jsonb)) AS e(value) "
-                "WHERE (v.facility_id, v.visit_id) IN (VALUES {pairs}) AND v.exposures != '[]' "
+                "WHERE v.facility_id = {first} AND v.visit_id IN ({second}) AND v.exposures != '[]' "
                 "ON CONFLICT DO NOTHING"
             )
         self._pairs(
             "DELETE FROM visit_exposures WHERE visit_pk IN "
-            "(SELECT id FROM visits WHERE (facility_id, visit_id) IN (VALUES {pairs}))",
+            "(SELECT id FROM visits WHERE facility_id = {first} AND visit_id IN ({second}))",
             keys,
         )
         self._pairs(insert_sql, keys)
