@@ -169,7 +169,7 @@ def bench_mllp(work: Path, city, messages: list[str], connections: int) -> dict:
     return ours
 
 
-def bench_http_hl7(work: Path, city, messages: list[str], batch: int = 1000) -> dict:
+def bench_http_hl7(work: Path, city, messages: list[str], batch: int = 2000) -> dict:
     import hl7
 
     from epiradar.ingest.hl7v2 import read_header
@@ -241,6 +241,7 @@ def bench_http_fhir(work: Path, city, visits, per_bundle: int = 500) -> dict:
     ref = time.perf_counter() - t0
     return {
         "visits": len(visits),
+        "bundles": len(bodies),
         "accepted": accepted,
         "seconds": wall,
         "rate": len(visits) / wall,
@@ -253,7 +254,7 @@ def workload(messages: int, seed: int = 11):
     from epiradar.sim.hl7 import hl7_messages
     from epiradar.sim.scenarios import simulate
 
-    days = max(20, int(messages / 500 / 1.4) + 2)
+    days = max(20, int(messages / 450) + 2)  # at least ``messages`` visits
     sim = simulate("point-source", seed=seed, days=days, daily_visits=500, n_regions=40)
     visits = sim.visits.astype(str).replace({"nan": "", "None": "", "<NA>": ""})
     texts = hl7_messages(visits, seed=seed)[:messages]

@@ -18,7 +18,13 @@ from hl7.mllp import InvalidBlockError, start_hl7_server
 
 from epiradar.ingest.hl7v2 import ack, parse_message, read_header
 from epiradar.ingest.inbound import MessageError
-from epiradar.ingest.messages import FailedMessage, Message, MessageWriter, Outcome
+from epiradar.ingest.messages import (
+    FailedMessage,
+    LoopMessageWriter,
+    Message,
+    MessageWriter,
+    Outcome,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +64,7 @@ class MLLPServer:
 
     def __init__(
         self,
-        writer: MessageWriter,
+        writer: MessageWriter | LoopMessageWriter,
         host: str = "127.0.0.1",
         port: int = 2575,
         *,
@@ -110,20 +116,16 @@ class MLLPServer:
                 if data is None or data == b"":
                     why = "message too large" if data == b"" else "no MLLP start block <VT>"
                     error = MessageError("MLLP", why, code="AR")
-                    outcome = (
-                        await asyncio.wrap_future(
-                            self.writer.submit([FailedMessage("", error)], channel=CHANNEL)
-                        )
-                    )[0]
+                    [outcome] = await self.writer.submit_async(
+                        [FailedMessage("", error)], channel=CHANNEL
+                    )
                     stream.writeblock(reply(b"", outcome))
                     await stream.drain()
                     if data == b"":
                         return
                     continue
                 message = read_message(data)
-                outcome = (
-                    await asyncio.wrap_future(self.writer.submit([message], channel=CHANNEL))
-                )[0]
+                [outcome] = await self.writer.submit_async([message], channel=CHANNEL)
                 stream.writeblock(reply(data, outcome))
                 await stream.drain()
                 if self.on_message is not None:

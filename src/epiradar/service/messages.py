@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from epiradar.config import Settings
 from epiradar.ingest.hl7v2 import ack, read_header, split_batch
 from epiradar.ingest.inbound import MessageError
-from epiradar.ingest.messages import FailedMessage, MessagePipeline, MessageWriter, Outcome
+from epiradar.ingest.messages import (
+    FailedMessage,
+    LoopMessageWriter,
+    MessagePipeline,
+    MessageWriter,
+    Outcome,
+)
 from epiradar.ingest.mllp import MLLPServer, read_message
 from epiradar.service.feeds import watch_feeds
 from epiradar.store import Store
@@ -22,14 +28,21 @@ log = logging.getLogger(__name__)
 SWITCH_INTERVAL = 0.0002
 
 
-def message_writer(store: Store, settings: Settings, classifier=None) -> MessageWriter:  # noqa: ANN001
-    """The one writer of a process: every channel submits to it (group commit)."""
+Writer = MessageWriter | LoopMessageWriter
+
+
+def message_pipeline(store: Store, settings: Settings, classifier=None) -> MessagePipeline:  # noqa: ANN001
     if classifier is None:
         from epiradar.ingest.syndromes import load_default_classifier
 
         classifier = load_default_classifier()
-    pipeline = MessagePipeline(store, secret=settings.pseudonym_secret(), classifier=classifier)
-    return MessageWriter(pipeline)
+    return MessagePipeline(store, secret=settings.pseudonym_secret(), classifier=classifier)
+
+
+def message_writer(store: Store, settings: Settings, classifier=None) -> MessageWriter:  # noqa: ANN001
+    """A writer on its own thread, for a process that does not serve (the server's writer
+    runs on its event loop: :class:`LoopMessageWriter`)."""
+    return MessageWriter(message_pipeline(store, settings, classifier))
 
 
 @dataclass
@@ -51,7 +64,7 @@ class Hl7Result:
 
 
 def submit_hl7(
-    writer: MessageWriter, body: bytes, *, sender: str | None, channel: str = "http-hl7"
+    writer: Writer, body: bytes, *, sender: str | None, channel: str = "http-hl7"
 ) -> list[Hl7Result]:
     """Apply every message of ``body`` (one message, plain messages one after another, MLLP
     frames or an FHS/BHS batch); results in message order."""
@@ -61,7 +74,7 @@ def submit_hl7(
     return [Hl7Result(part, outcome) for part, outcome in zip(parts, outcomes, strict=True)]
 
 
-def submit_fhir(writer: MessageWriter, body: bytes, *, sender: str | None) -> tuple[dict, int]:
+def submit_fhir(writer: Writer, body: bytes, *, sender: str | None) -> tuple[dict, int]:
     """Apply the visits of one FHIR R4 Bundle: ``(OperationOutcome, HTTP status)``.
 
     Every issue is reported with its FHIRPath; what was refused (an unreadable body, a visit
@@ -119,12 +132,12 @@ async def serve_async(
 
     from epiradar.web.app import create_app
 
-    # The event loop and the writer thread hand messages to each other all the time: a short
+    # HTTP submissions run in worker threads and hand their messages to the loop: a short
     # switch interval keeps a ready thread from waiting out the default 5 ms for the GIL.
     sys.setswitchinterval(SWITCH_INTERVAL)
     owned = store is None
     store = store or Store(settings.db)
-    writer = message_writer(store, settings)
+    writer = LoopMessageWriter(message_pipeline(store, settings))
     mllp = None
     watcher = asyncio.create_task(watch_feeds(store, settings.feeds))  # silent facilities
     try:
@@ -143,7 +156,7 @@ async def serve_async(
         watcher.cancel()
         if mllp is not None:
             await mllp.close()
-        writer.close()
+        await writer.aclose()
         if owned:
             store.close()
 

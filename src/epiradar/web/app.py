@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from epiradar import __version__
 from epiradar.config import Settings
-from epiradar.ingest.messages import MessageWriter
+from epiradar.ingest.messages import LoopMessageWriter, MessageWriter
 from epiradar.store import Store
 from epiradar.web import api, feeds, ingest, pages
 from epiradar.web.templating import templates
@@ -31,7 +31,10 @@ def plotly_js_path() -> Path:
 
 
 def create_app(
-    settings: Settings, store: Store | None = None, *, writer: MessageWriter | None = None
+    settings: Settings,
+    store: Store | None = None,
+    *,
+    writer: MessageWriter | LoopMessageWriter | None = None,
 ) -> FastAPI:
     """The web app over ``store`` (opened from ``settings.db`` when not given, and then closed
     when the app shuts down). ``writer`` takes the submitted messages; without one the app

@@ -12,7 +12,6 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from epiradar.ingest.messages import MessageWriter
 from epiradar.service import messages as service
 from epiradar.store import Store
 from epiradar.web.deps import get_store
@@ -24,7 +23,7 @@ MAX_BODY_BYTES = 64 << 20
 _writer_lock = threading.Lock()
 
 
-def get_writer(request: Request) -> MessageWriter:
+def get_writer(request: Request) -> service.Writer:
     """The app's message writer (made on first use when the app was created without one)."""
     state = request.app.state
     if getattr(state, "writer", None) is None:
@@ -50,7 +49,7 @@ def submitting_facility(request: Request, store: Annotated[Store, Depends(get_st
 
 
 FacilityDep = Annotated[str, Depends(submitting_facility)]
-WriterDep = Annotated[MessageWriter, Depends(get_writer)]
+WriterDep = Annotated[service.Writer, Depends(get_writer)]
 
 
 class MessageError(BaseModel):
