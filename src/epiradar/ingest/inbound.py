@@ -25,6 +25,9 @@ class MessageError(ValueError):
         self.code = code  # HL7 acknowledgement code: AE application error, AR rejected
         super().__init__(f"{field}: {reason}" if field else reason)
 
+    def __reduce__(self):  # noqa: ANN204 - picklable across worker processes, subclasses too
+        return (type(self), (self.field, self.reason), dict(self.__dict__))
+
 
 @dataclass
 class InboundVisit:

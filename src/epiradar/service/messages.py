@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from epiradar.config import Settings
 from epiradar.ingest.hl7v2 import ack, read_header, split_batch
@@ -15,6 +16,7 @@ from epiradar.ingest.inbound import MessageError
 from epiradar.ingest.messages import (
     FailedMessage,
     LoopMessageWriter,
+    Message,
     MessagePipeline,
     MessageWriter,
     Outcome,
@@ -63,25 +65,36 @@ class Hl7Result:
         )
 
 
+def read_hl7_body(body: bytes) -> tuple[list[bytes], list[Message]]:
+    """The messages of an HL7 submission (one message, plain messages one after another, MLLP
+    frames or an FHS/BHS batch): each as sent, and as read."""
+    parts = [p if isinstance(p, bytes) else p.encode("utf-8") for p in split_batch(body)]
+    return parts, [read_message(part) for part in parts]
+
+
 def submit_hl7(
     writer: Writer, body: bytes, *, sender: str | None, channel: str = "http-hl7"
 ) -> list[Hl7Result]:
-    """Apply every message of ``body`` (one message, plain messages one after another, MLLP
-    frames or an FHS/BHS batch); results in message order."""
-    parts = [p if isinstance(p, bytes) else p.encode("utf-8") for p in split_batch(body)]
-    messages = [read_message(part) for part in parts]
+    """Apply every message of ``body``; results in message order."""
+    parts, messages = read_hl7_body(body)
     outcomes = writer.apply(messages, channel=channel, sender=sender)
     return [Hl7Result(part, outcome) for part, outcome in zip(parts, outcomes, strict=True)]
 
 
-def submit_fhir(writer: Writer, body: bytes, *, sender: str | None) -> tuple[dict, int]:
-    """Apply the visits of one FHIR R4 Bundle: ``(OperationOutcome, HTTP status)``.
+@dataclass
+class FhirRead:
+    """A Bundle as read: its visits and issues, and what to quarantine as refused."""
 
-    Every issue is reported with its FHIRPath; what was refused (an unreadable body, a visit
-    with an invalid entry, a visit the message pipeline rejects) is kept in the quarantine.
-    Status 400 when the body is not a readable Bundle, else 200.
-    """
-    from epiradar.ingest.fhir import operation_outcome, read_bundle
+    result: Any  # ingest.fhir.BundleResult
+    refused: list[FailedMessage]
+
+    @property
+    def messages(self) -> list[Message]:
+        return [*self.result.visits, *self.refused]
+
+
+def read_fhir_body(body: bytes, sender: str | None) -> FhirRead:
+    from epiradar.ingest.fhir import read_bundle
 
     result = read_bundle(body, facility_id=sender)
     refused = [
@@ -95,7 +108,16 @@ def submit_fhir(writer: Writer, body: bytes, *, sender: str | None) -> tuple[dic
         for issue in result.errors
         if issue.raw or issue.severity == "fatal"
     ]
-    outcomes = writer.apply([*result.visits, *refused], channel="fhir", sender=sender)
+    return FhirRead(result, refused)
+
+
+def fhir_outcome(read: FhirRead, outcomes: Sequence[Outcome]) -> tuple[dict, int]:
+    """``(OperationOutcome, HTTP status)`` of a submitted Bundle: every issue with its FHIRPath,
+    the visits the pipeline refused, and the number accepted (the last issue). Status 400 when
+    the body is not a readable Bundle, else 200."""
+    from epiradar.ingest.fhir import operation_outcome
+
+    result = read.result
     visit_outcomes = outcomes[: len(result.visits)]
     accepted = sum(o.error is None for o in visit_outcomes)
     outcome = operation_outcome(result, accepted=accepted)
@@ -123,6 +145,25 @@ def submit_fhir(writer: Writer, body: bytes, *, sender: str | None) -> tuple[dic
     return outcome, 400 if result.fatal else 200
 
 
+def submit_fhir(writer: Writer, body: bytes, *, sender: str | None) -> tuple[dict, int]:
+    """Apply the visits of one FHIR R4 Bundle: ``(OperationOutcome, HTTP status)``; what was
+    refused is kept in the quarantine."""
+    read = read_fhir_body(body, sender)
+    return fhir_outcome(read, writer.apply(read.messages, channel="fhir", sender=sender))
+
+
+class BodyReader:
+    """Reads submitted bodies in a worker thread, so that the event loop keeps serving while a
+    large batch is parsed. (Worker processes were measured: copying the parsed visits back
+    cost more than the parsing they took off this process, on 2 cores.)"""
+
+    async def hl7(self, body: bytes) -> tuple[list[bytes], list[Message]]:
+        return await asyncio.to_thread(read_hl7_body, body)
+
+    async def fhir(self, body: bytes, sender: str | None) -> FhirRead:
+        return await asyncio.to_thread(read_fhir_body, body, sender)
+
+
 async def serve_async(
     settings: Settings, *, store: Store | None = None, ready: asyncio.Event | None = None
 ) -> None:
@@ -135,6 +176,7 @@ async def serve_async(
     # HTTP submissions run in worker threads and hand their messages to the loop: a short
     # switch interval keeps a ready thread from waiting out the default 5 ms for the GIL.
     sys.setswitchinterval(SWITCH_INTERVAL)
+    readers = BodyReader()
     owned = store is None
     store = store or Store(settings.db)
     writer = LoopMessageWriter(message_pipeline(store, settings))
@@ -144,7 +186,7 @@ async def serve_async(
         if settings.mllp_port is not None:
             mllp = MLLPServer(writer, settings.host, settings.mllp_port)
             await mllp.start()
-        app = create_app(settings, store, writer=writer)
+        app = create_app(settings, store, writer=writer, readers=readers)
         config = uvicorn.Config(
             app, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
         )

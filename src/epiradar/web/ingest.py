@@ -4,7 +4,6 @@ visits. Each response is sent after the accepted visits are committed."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from typing import Annotated, Literal
 
@@ -32,6 +31,14 @@ def get_writer(request: Request) -> service.Writer:
                 state.writer = service.message_writer(state.store, state.settings)
                 state.owns_writer = True
     return state.writer
+
+
+def get_readers(request: Request) -> service.BodyReader:
+    """Where submitted bodies are read (worker processes when the server made them)."""
+    readers = getattr(request.app.state, "readers", None)
+    if readers is None:
+        readers = request.app.state.readers = service.BodyReader()
+    return readers
 
 
 def submitting_facility(request: Request, store: Annotated[Store, Depends(get_store)]) -> str:
@@ -93,12 +100,13 @@ async def ingest_hl7(request: Request, facility: FacilityDep, writer: WriterDep)
     x-application/hl7-v2+er7`` the reply is the ACK messages themselves (one per message, in
     order, separated by blank lines); otherwise JSON."""
     body = await _body(request)
-    results = await asyncio.to_thread(service.submit_hl7, writer, body, sender=facility)
+    parts, messages = await get_readers(request).hl7(body)
+    outcomes = await writer.submit_async(messages, channel="http-hl7", sender=facility)
     accept = request.headers.get("accept", "")
     if any(t in accept for t in HL7_MEDIA_TYPES):
+        results = [service.Hl7Result(p, o) for p, o in zip(parts, outcomes, strict=True)]
         text = "\n".join(r.ack for r in results)
         return Response(text.encode("utf-8"), media_type=HL7_MEDIA_TYPES[0])
-    outcomes = [r.outcome for r in results]
     payload = {  # plain dicts: a batch holds thousands of results (schema: Hl7Response)
         "facility_id": facility,
         **service.summarize(outcomes),
@@ -127,5 +135,7 @@ async def ingest_hl7(request: Request, facility: FacilityDep, writer: WriterDep)
 )
 async def ingest_fhir(request: Request, facility: FacilityDep, writer: WriterDep) -> Response:
     body = await _body(request)
-    outcome, status = await asyncio.to_thread(service.submit_fhir, writer, body, sender=facility)
+    read = await get_readers(request).fhir(body, facility)
+    outcomes = await writer.submit_async(read.messages, channel="fhir", sender=facility)
+    outcome, status = service.fhir_outcome(read, outcomes)
     return JSONResponse(outcome, status_code=status, media_type="application/fhir+json")
