@@ -6,8 +6,8 @@
    next message (HL7 original mode), every message durably committed before its ACK (SQLite,
    ``synchronous=FULL``). Reference: the same client against a bare python-hl7 asyncio MLLP
    server that acknowledges without reading or storing anything.
-2. HTTP HL7 v2 batches (``POST /api/ingest/hl7``). Reference: ``hl7.parse`` (python-hl7) of the
-   same messages, parsing only.
+2. HTTP HL7 v2 batches (``POST /api/ingest/hl7``), two facilities posting at a time.
+   Reference: ``hl7.parse`` (python-hl7) of the same messages, parsing only.
 3. HTTP FHIR R4 Bundles (``POST /api/fhir``). Reference: ``fhir.resources`` R4B validation of the
    same Bundles, validation only.
 """
@@ -169,6 +169,27 @@ def bench_mllp(work: Path, city, messages: list[str], connections: int) -> dict:
     return ours
 
 
+SENDERS = 2
+"""Facilities posting at the same time (each its own batches, one after another)."""
+
+
+def _post_all(url: str, bodies: list[tuple[str, bytes]], server: Serve) -> list[httpx.Response]:
+    """Post every body; ``SENDERS`` facilities at a time, as a city's hospitals would."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def post(item: tuple[str, bytes]) -> httpx.Response:
+        facility, body = item
+        with httpx.Client(timeout=600) as client:
+            reply = client.post(
+                url, content=body, headers={"Authorization": f"Bearer {server.tokens[facility]}"}
+            )
+        reply.raise_for_status()
+        return reply
+
+    with ThreadPoolExecutor(SENDERS) as pool:
+        return list(pool.map(post, bodies))
+
+
 def bench_http_hl7(work: Path, city, messages: list[str], batch: int = 2000) -> dict:
     import hl7
 
@@ -182,18 +203,11 @@ def bench_http_hl7(work: Path, city, messages: list[str], batch: int = 2000) -> 
         for i in range(0, len(texts), batch):
             bodies.append((facility, "\n".join(texts[i : i + batch]).encode()))
     server = Serve(work, city, "http_hl7")
-    accepted = 0
     try:
-        with httpx.Client(timeout=600) as client:
-            t0 = time.perf_counter()
-            for facility, body in bodies:
-                reply = client.post(
-                    f"http://127.0.0.1:{server.http}/api/ingest/hl7",
-                    content=body,
-                    headers={"Authorization": f"Bearer {server.tokens[facility]}"},
-                )
-                accepted += reply.json()["accepted"]
-            wall = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        replies = _post_all(f"http://127.0.0.1:{server.http}/api/ingest/hl7", bodies, server)
+        wall = time.perf_counter() - t0
+        accepted = sum(r.json()["accepted"] for r in replies)
     finally:
         server.stop()
     t0 = time.perf_counter()
@@ -220,19 +234,11 @@ def bench_http_fhir(work: Path, city, visits, per_bundle: int = 500) -> dict:
         for bundle in fhir_bundles(frame, per_bundle=per_bundle):
             bodies.append((facility, json.dumps(bundle).encode()))
     server = Serve(work, city, "http_fhir")
-    accepted = 0
     try:
-        with httpx.Client(timeout=600) as client:
-            t0 = time.perf_counter()
-            for facility, body in bodies:
-                reply = client.post(
-                    f"http://127.0.0.1:{server.http}/api/fhir",
-                    content=body,
-                    headers={"Authorization": f"Bearer {server.tokens[facility]}"},
-                )
-                note = reply.json()["issue"][-1]["diagnostics"]
-                accepted += int(note.split()[0])
-            wall = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        replies = _post_all(f"http://127.0.0.1:{server.http}/api/fhir", bodies, server)
+        wall = time.perf_counter() - t0
+        accepted = sum(int(r.json()["issue"][-1]["diagnostics"].split()[0]) for r in replies)
     finally:
         server.stop()
     t0 = time.perf_counter()

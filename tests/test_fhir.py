@@ -17,9 +17,10 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from epiradar.ingest import rules
+from epiradar.ingest import fhir, rules
 from epiradar.ingest.fhir import (
     LOCAL_SYSTEM,
+    TAKEN,
     VALIDATOR,
     ShapeValidator,
     _parse,
@@ -681,6 +682,66 @@ def test_wall_time() -> None:
     assert wall_time("2017-02-01") == "2017-02-01T00:00:00"
     assert wall_time("2017") == "2017"
     assert wall_time(None) == ""
+    for _ in range(2):  # the second time from what was remembered
+        assert wall_time("2017-02-01T07:15:00+01:00") == "2017-02-01T07:15:00"
+        assert wall_time(" 2017-02-01T07:15:00Z ") == "2017-02-01T07:15:00"
+        assert wall_time("2017-02-01 07:15:00+01:00") == "2017-02-01T07:15:00"
+        assert wall_time("2017-02-01T07:15+01:00") == "2017-02-01T07:15:00"
+        assert wall_time("2017-02-30T07:15:00Z") == "2017-02-30T07:15:00Z"  # no such day
+
+
+def test_entry_raw_is_the_entry_as_sent() -> None:
+    doc = full_visit()
+    doc["entry"][1]["resource"]["gender"] = "F"
+    text = json.dumps(doc, indent=2, ensure_ascii=False)
+    result = read_bundle(text)
+    (gender,) = [i for i in result.issues if i.expression.endswith(".gender")]
+    assert gender.raw in text and json.loads(gender.raw) == doc["entry"][1]
+    (refused,) = [i for i in result.issues if i.code == "invalid"]
+    assert json.loads(refused.raw)["entry"] == [
+        doc["entry"][i] for i in (0, 1, 3, 4, 5, *range(6, 12), 2)
+    ]
+
+
+def test_a_visit_that_cannot_be_read_leaves_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    says = fhir._SAYS["Observation"]
+
+    def broken(res: dict[str, Any], path: str) -> Any:
+        if res.get("valueString") == "P0099":
+            raise KeyError("broken")
+        return says(res, path)
+
+    monkeypatch.setitem(fhir._SAYS, "Observation", broken)
+    doc = full_visit()
+    doc["entry"].append({"resource": encounter(id="e2", identifier=[{"value": "V-2"}])})
+    result = read_bundle(doc, facility_id="H01")
+    assert [v.fields["visit_id"] for v in result.visits] == ["V-2"]
+    (issue,) = result.errors
+    assert (issue.index, issue.code, issue.diagnostics) == (
+        0,
+        "exception",
+        "could not read this Encounter: KeyError('broken')",
+    )
+    assert json.loads(issue.raw) == doc["entry"][0]["resource"]
+
+
+def test_garbage_collector_is_left_as_it_was() -> None:
+    import gc
+
+    assert gc.isenabled()
+    for data in (full_visit(), b"not json", b"[]"):
+        read_bundle(data)
+        assert gc.isenabled()
+    gc.disable()
+    try:
+        read_bundle(full_visit())
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_what_is_kept_of_each_resource_read() -> None:
+    assert set(fhir._READ) == set(TAKEN)
 
 
 # -- simulated bundles -----------------------------------------------------------------------
@@ -736,6 +797,65 @@ def test_shape_cache_is_used() -> None:
     for doc in docs:
         read_bundle(doc)
     assert VALIDATOR.full_validations - before < 10  # new shapes only
+
+
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [
+        (  # the same elements, of another resource
+            {"resourceType": "Patient", "active": True},
+            {"resourceType": "Basic", "active": True},
+        ),
+        (  # the same elements, values swapped
+            {"resourceType": "Patient", "gender": "male", "maritalStatus": {"text": "x"}},
+            {"resourceType": "Patient", "gender": {"text": "x"}, "maritalStatus": "male"},
+        ),
+        (  # the same elements, objects swapped
+            {"resourceType": "Patient", "name": [{"family": "a"}], "address": [{"city": "b"}]},
+            {"resourceType": "Patient", "name": [{"city": "b"}], "address": [{"family": "a"}]},
+        ),
+        (  # the same objects, in arrays of other lengths
+            {"resourceType": "Patient", "name": [{"family": "a"}, {"given": ["b"]}]},
+            {"resourceType": "Patient", "name": [{"family": "a"}], "given": [{"given": ["b"]}]},
+        ),
+        (
+            {"resourceType": "Patient", "active": True, "id": "a"},
+            {"resourceType": "Patient", "active": "true", "id": "a"},
+        ),
+        (
+            {"resourceType": "Patient", "birthDate": "1990-01-01"},
+            {"resourceType": "Patient", "birthDate": "1990-13-01"},
+        ),
+        (
+            {"resourceType": "Patient", "contained": [{"resourceType": "Patient", "id": "p"}]},
+            {"resourceType": "Patient", "contained": [{"resourceType": "Bundle", "id": "p"}]},
+        ),
+    ],
+)
+def test_shape_cache_tells_shapes_apart(first: dict[str, Any], then: dict[str, Any]) -> None:
+    checker = ShapeValidator()
+    assert checker.errors(BundleEntry, {"resource": first}) == []
+    assert checker.errors(BundleEntry, {"resource": first}) == []  # from the cache
+    try:
+        BundleEntry.model_validate({"resource": then})
+        valid = True
+    except Exception:
+        valid = False
+    found = checker.errors(BundleEntry, {"resource": then})
+    assert found if not valid else all(error["type"] == "json_type" for error in found)
+
+
+def test_shape_cache_leaves_what_is_not_json_to_the_model() -> None:
+    import datetime as dt
+
+    checker = ShapeValidator()
+    entry = {"resource": {"resourceType": "Patient", "birthDate": "2000-01-01"}}
+    assert checker.errors(BundleEntry, entry) == checker.errors(BundleEntry, entry) == []
+    before = checker.full_validations
+    odd = {"resource": {"resourceType": "Patient", "birthDate": dt.date(2000, 1, 1)}}
+    assert checker.errors(BundleEntry, odd) == []  # the model takes a date
+    assert checker.errors(BundleEntry, {"resource": entry["resource"], 1: "x"})
+    assert checker.full_validations == before + 2
 
 
 # -- properties ------------------------------------------------------------------------------

@@ -19,18 +19,21 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import gc
 import hashlib
 import json
 import math
+import operator
 import re
 import types
 import typing
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import AnyUrl, TypeAdapter, ValidationError
+from pydantic_core import SchemaValidator
 
 from epiradar.ingest import rules
 from epiradar.ingest.inbound import InboundVisit
@@ -136,51 +139,64 @@ class BundleResult:
 # validation with the fhir.resources R4B models, through a shape cache
 
 
-class _Uncacheable(Exception):
-    pass
+_JSON_TYPES = frozenset({str, int, float, bool, type(None), dict, list})
 
 
-_OPEN, _CLOSE, _LIST, _END = object(), object(), object(), object()
-_SCALARS = (str, int, float, bool)
+def _shape(value: dict[str, Any], shape: list[Any], leaves: list[Any]) -> None:
+    """Append the structure of a JSON object to ``shape`` and its values to ``leaves``.
+
+    Per object: the tuple of its keys (in order), then its ``resourceType`` when that is a
+    string; per array: its length. All the values of an object (or items of an array) go to
+    ``leaves`` at once, then its objects and arrays are walked, in order. ``shape`` and the
+    types of ``leaves`` together give the keys, the nesting, the JSON type of every scalar and
+    every ``resourceType``: each step of the walk can be read back from them (a key tuple says
+    how many leaves follow, a ``resourceType`` key of a string leaf says a name follows)."""
+    shape.append(tuple(value))
+    rtype = value.get("resourceType")
+    if rtype.__class__ is str:
+        shape.append(rtype)
+    items = value.values()
+    leaves.extend(items)
+    for item in items:
+        kind = item.__class__
+        if kind is dict:
+            _shape(item, shape, leaves)
+        elif kind is list:
+            _shape_list(item, shape, leaves)
 
 
-def _shape(value: dict[str, Any] | list[Any], sig: list[Any], leaves: list[Any]) -> None:
-    """Append the structure of a JSON object or array to ``sig`` (keys in order, brackets, the
-    type of every scalar, the value of every ``resourceType``) and its scalars to ``leaves``,
-    in document order. Raises :class:`_Uncacheable` on anything that is not plain JSON."""
-    if value.__class__ is dict:
-        sig.append(_OPEN)
-        for key, item in value.items():  # type: ignore[union-attr]
-            kind = item.__class__
-            if key.__class__ is not str:
-                raise _Uncacheable
-            sig.append(key)
-            if kind is str and key == "resourceType":
-                sig.append(("=", item))
-            elif kind is str or kind is int or kind is float or kind is bool:
-                sig.append(kind)
-                leaves.append(item)
-            elif kind is dict or kind is list:
-                _shape(item, sig, leaves)
-            elif item is None:
-                sig.append(None)
-            else:
-                raise _Uncacheable
-        sig.append(_CLOSE)
-    else:
-        sig.append(_LIST)
-        for item in value:
-            kind = item.__class__
-            if kind is str or kind is int or kind is float or kind is bool:
-                sig.append(kind)
-                leaves.append(item)
-            elif kind is dict or kind is list:
-                _shape(item, sig, leaves)
-            elif item is None:
-                sig.append(None)
-            else:
-                raise _Uncacheable
-        sig.append(_END)
+def _shape_list(value: list[Any], shape: list[Any], leaves: list[Any]) -> None:
+    shape.append(len(value))
+    leaves.extend(value)
+    for item in value:
+        kind = item.__class__
+        if kind is dict:
+            _shape(item, shape, leaves)
+        elif kind is list:
+            _shape_list(item, shape, leaves)
+
+
+def _signature(model: type, value: dict[str, Any]) -> tuple[tuple[Any, ...], list[Any]]:
+    """``(key, leaves)`` of a JSON object as ``model`` (see :func:`_shape`): the shape-cache
+    key (the model, the shape, the type of each leaf), and the leaves. Raises RecursionError
+    when nested too deeply."""
+    shape: list[Any] = [model]
+    leaves: list[Any] = []
+    _shape(value, shape, leaves)
+    return (tuple(shape), tuple(map(type, leaves))), leaves
+
+
+def _plain(key: tuple[Any, ...]) -> bool:
+    """Whether a signature is of plain JSON (string keys, JSON values only), as decoded JSON is."""
+    shape, kinds = key
+    if not _JSON_TYPES.issuperset(kinds):
+        return False
+    for part in shape:
+        if part.__class__ is tuple:
+            for name in part:
+                if name.__class__ is not str:
+                    return False
+    return True
 
 
 def _args(annotation: Any) -> tuple[Any, ...]:
@@ -258,44 +274,52 @@ class ShapeValidator:
     ``id``...), which depends on that scalar alone. So the first object of a shape is validated
     by the model; when it passes, the shape is compiled into the pydantic ``TypeAdapter`` of
     the element of each scalar, and a later object of the same shape is valid when each of its
-    scalars passes its adapter (results cached per distinct value). Anything else (a new shape,
+    scalars passes its adapter (the values that passed are cached). Anything else (a new shape,
     a scalar that fails, input that is not plain JSON) goes to the model, whose errors are
     reported: the verdict is always the model's (``tests/test_fhir.py`` checks it on mutations).
     """
 
     def __init__(self, max_shapes: int = 4096, max_values: int = 10_000) -> None:
         self._plans: dict[tuple[Any, ...], _Compiled | None] = {}
-        self._checks: dict[tuple[Any, type], tuple[dict[Any, bool], Any]] = {}
+        self._checks: dict[tuple[Any, type], tuple[set[Any], Any]] = {}
         self.max_shapes = max_shapes
         self.max_values = max_values
         self.full_validations = 0
 
     def errors(self, model: type, data: Any) -> list[dict[str, Any]]:
         """Pydantic error dicts (``loc``, ``type``, ``msg``) of ``data`` as ``model``; [] if valid."""
-        sig: list[Any] = [model]
-        leaves: list[Any] = []
-        try:
-            if data.__class__ is not dict:
-                raise _Uncacheable
-            _shape(data, sig, leaves)
-        except (_Uncacheable, RecursionError):
+        if data.__class__ is not dict:
             return self._validate(model, data)
-        key = tuple(sig)
+        try:
+            key, leaves = _signature(model, data)
+        except RecursionError:
+            return self._validate(model, data)
+        if not _plain(key):
+            return self._validate(model, data)
+        return self.verdict(model, data, key, leaves)
+
+    def verdict(
+        self, model: type, data: dict[str, Any], key: tuple[Any, ...], leaves: list[Any]
+    ) -> list[dict[str, Any]]:
+        """:meth:`errors` of ``data``, given its :func:`_signature` (of plain JSON)."""
         compiled = self._plans.get(key)
         if compiled is not None:
             valid, plan = compiled
             if not valid:
                 return [dict(error) for error in plan]
-            limit = self.max_values
-            for (cache, check), value in zip(plan, leaves, strict=True):
-                good = cache.get(value)
-                if good is None:
-                    good = _passes(check, value)
-                    if len(cache) >= limit:
-                        cache.clear()
-                    cache[value] = good
-                if not good:
-                    return self._validate(model, data)
+            for pick, good, check in plan:
+                values = pick(leaves)
+                if good.issuperset(values):  # all passed before: the usual case
+                    continue
+                for value in values:
+                    if value not in good:
+                        try:
+                            check(value)
+                        except (ValidationError, ValueError, TypeError):
+                            return self._validate(model, data)  # the model says how
+                        if len(good) >= self.max_values:
+                            good.clear()
+                        good.add(value)
             return []
         errors = self._validate(model, data)
         if not errors and key not in self._plans:
@@ -319,36 +343,57 @@ class ShapeValidator:
         return []
 
     def _compile(self, model: type, data: dict[str, Any]) -> _Compiled | None:
-        plan: list[tuple[dict[Any, bool], Any]] = []
+        """Per check (pydantic ``TypeAdapter``) of the leaves of ``data``: a function picking
+        its leaves (in the order of :func:`_shape`), the values that passed it, the check; or
+        the errors of JSON types the model took."""
+        slots: list[Any] = []
         wrong: list[dict[str, Any]] = []
         try:
-            self._walk_model(model, data, plan, (), wrong)
+            self._walk_model(model, data, slots, (), wrong)
         except (KeyError, TypeError, ValueError, AttributeError):
             return None  # not understood: this shape always goes to the model
-        return (False, tuple(wrong)) if wrong else (True, tuple(plan))
+        if wrong:
+            return (False, tuple(wrong))
+        by_check: dict[int, list[int]] = {}  # the leaves of each check
+        for i, slot in enumerate(slots):
+            if slot is not None:
+                by_check.setdefault(id(slot), []).append(i)
+        plan = []
+        for where in by_check.values():
+            good, check = slots[where[0]]
+            where = where if len(where) > 1 else where * 2  # itemgetter of 2+ gives a tuple
+            plan.append((operator.itemgetter(*where), good, check))
+        return (True, tuple(plan))
 
     def _walk_model(
         self,
         model: type,
         data: dict[str, Any],
-        plan: list[Any],
+        slots: list[Any],
         loc: tuple[Any, ...],
         wrong: list[Any],
     ) -> None:
         fields = _fields(model)
+        inner = []
         for key, value in data.items():
+            if key.__class__ is not str:
+                raise TypeError(key)
             if key == "resourceType":
-                if type(value) is not str:
+                if value.__class__ is not str:
                     raise TypeError(value)
+                slots.append(None)
                 continue
-            self._walk_value(fields[key], value, plan, (*loc, key), wrong)
+            annotation = fields[key]
+            slots.append(self._slot(annotation, value, (*loc, key), wrong))
+            if value.__class__ is dict or value.__class__ is list:
+                inner.append((annotation, value, (*loc, key)))
+        for annotation, value, where in inner:
+            self._walk_inner(annotation, value, slots, where, wrong)
 
-    def _walk_value(
-        self, annotation: Any, value: Any, plan: list[Any], loc: tuple[Any, ...], wrong: list[Any]
+    def _walk_inner(
+        self, annotation: Any, value: Any, slots: list[Any], loc: tuple[Any, ...], wrong: list[Any]
     ) -> None:
-        if value is None:
-            return
-        if type(value) is dict:
+        if value.__class__ is dict:
             from fhir_core.types import FhirElementOrResourceBase
 
             base = _model_in(annotation)
@@ -360,28 +405,42 @@ class ShapeValidator:
                     raise TypeError(annotation)
             else:
                 model = base.get_model_klass()
-            self._walk_model(model, value, plan, loc, wrong)
-        elif type(value) is list:
-            item = _list_item(annotation)
-            if item is None:
-                raise TypeError(annotation)
-            for i, element in enumerate(value):
-                self._walk_value(item, element, plan, (*loc, i), wrong)
-        elif _model_in(annotation) is not None:  # the model took a JSON text for an element
+            self._walk_model(model, value, slots, loc, wrong)
+            return
+        item = _list_item(annotation)
+        if item is None:
+            raise TypeError(annotation)
+        inner = []
+        for i, element in enumerate(value):
+            slots.append(self._slot(item, element, (*loc, i), wrong))
+            if element.__class__ is dict or element.__class__ is list:
+                inner.append((element, (*loc, i)))
+        for element, where in inner:
+            self._walk_inner(item, element, slots, where, wrong)
+
+    def _slot(
+        self, annotation: Any, value: Any, loc: tuple[Any, ...], wrong: list[Any]
+    ) -> tuple[set[Any], Any] | None:
+        """The check of a scalar (None for null, an object or an array)."""
+        if value is None or value.__class__ is dict or value.__class__ is list:
+            return None
+        if _model_in(annotation) is not None:  # the model took a JSON text for an element
             wrong.append({"loc": loc, "type": "json_type", "msg": "a JSON object is expected"})
-        else:
-            kinds = _json_kinds(annotation)
-            if kinds is None:
-                raise TypeError(annotation)
-            if type(value) not in kinds:  # the model took a number for a date, text for a boolean
-                names = " or ".join(sorted({_KIND_NAMES[k] for k in kinds}))
-                wrong.append(
-                    {"loc": loc, "type": "json_type", "msg": f"a JSON {names} is expected"}
-                )
-            key = (annotation, type(value))
-            if key not in self._checks:
-                self._checks[key] = ({}, TypeAdapter(annotation).validate_python)
-            plan.append(self._checks[key])
+            return None
+        kinds = _json_kinds(annotation)
+        if kinds is None:
+            raise TypeError(annotation)
+        if type(value) not in kinds:  # the model took a number for a date, text for a boolean
+            names = " or ".join(sorted({_KIND_NAMES[k] for k in kinds}))
+            wrong.append({"loc": loc, "type": "json_type", "msg": f"a JSON {names} is expected"})
+        key = (annotation, type(value))
+        if key not in self._checks:
+            adapter = TypeAdapter(annotation)
+            check = adapter.validate_python
+            if isinstance(adapter.validator, SchemaValidator):  # the same call, less wrapping
+                check = adapter.validator.validate_python
+            self._checks[key] = (set(), check)
+        return self._checks[key]
 
 
 _KIND_NAMES = {str: "string", int: "number", float: "number", bool: "boolean"}
@@ -410,14 +469,6 @@ def _json_kinds(annotation: Any) -> tuple[type, ...] | None:
     if annotation in (str, bytes, uuid.UUID, dt.date, dt.datetime, dt.time, AnyUrl):
         return (str,)
     return None
-
-
-def _passes(check: Callable[[Any], Any], value: Any) -> bool:
-    try:
-        check(value)
-    except (ValidationError, ValueError, TypeError):
-        return False
-    return True
 
 
 VALIDATOR = ShapeValidator()
@@ -488,9 +539,17 @@ _SPACE = re.compile(r"[ \t\n\r]*")
 _BLANK = frozenset(" \t\n\r")
 
 
-def _parse(text: str) -> tuple[Any, list[tuple[int, int]]]:
+_Take = Callable[[int, Any], Any]
+
+
+def _decode(text: str, take: _Take | None = None) -> tuple[Any, list[tuple[int, int]]]:
     """``json.loads(text)``, and the spans in ``text`` of the items of a top-level ``entry``
-    array (so that what is rejected or kept is the entry as sent)."""
+    array (so that what is rejected or kept is the entry as sent).
+
+    With ``take``, each of these items is replaced by ``take(index, item)`` as soon as it is
+    decoded: what is needed of it is taken while it is in the CPU's caches, and the rest
+    freed at once. (A Bundle's objects do not fit in the caches: going over them all again,
+    and holding them all, costs more than decoding them.)"""
     space, decode = _SPACE.match, _DECODER.scan_once  # C; StopIteration: no value there
     i = space(text, 0).end()
     if text[i : i + 1] != "{":
@@ -513,7 +572,7 @@ def _parse(text: str) -> tuple[Any, list[tuple[int, int]]]:
                 i = space(text, i + 1).end()
                 while text[i] != "]":
                     item, end = decode(text, i)
-                    items.append(item)
+                    items.append(item if take is None else take(len(items), item))
                     spans.append((i, end))
                     if text[end] not in ",]":
                         end = space(text, end).end()
@@ -543,14 +602,22 @@ def _parse(text: str) -> tuple[Any, list[tuple[int, int]]]:
     return out, spans
 
 
-def _load(data: bytes | str | dict[str, Any]) -> tuple[Any, str, list[tuple[int, int]]]:
+def _parse(text: str) -> tuple[Any, list[tuple[int, int]]]:
+    """``json.loads(text)``, and the spans in ``text`` of the items of a top-level ``entry``
+    array."""
+    return _decode(text)
+
+
+def _load(
+    data: bytes | str | dict[str, Any], take: _Take | None = None
+) -> tuple[Any, str, list[tuple[int, int]]]:
     if isinstance(data, dict):  # made plain JSON, so that what is checked is what is read
         data = json.dumps(data, allow_nan=False, ensure_ascii=False)
     elif isinstance(data, bytes | bytearray | memoryview):
         data = bytes(data).decode("utf-8-sig")
     if not isinstance(data, str):
         raise ValueError(f"expected JSON text, got {type(data).__name__}")
-    value, spans = _parse(data)
+    value, spans = _decode(data, take)
     return value, data, spans
 
 
@@ -566,13 +633,18 @@ def _clip(data: Any, limit: int = 1 << 20) -> str:
     return data[:limit]
 
 
+_NUMBERS = (int, float)
+
+
 def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
 def _number(value: Any) -> str:
     """A JSON number as text: ``39`` -> "39", ``39.0`` -> "39", ``36.5`` -> "36.5"."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if value.__class__ is int:
+        return str(value)
+    if isinstance(value, bool) or not isinstance(value, _NUMBERS):
         return ""
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -587,17 +659,33 @@ def wall_time(value: Any) -> str:
     """FHIR ``dateTime`` -> ``YYYY-MM-DDTHH:MM:SS``, the wall time as sent (offset and
     fraction dropped; a date alone is midnight). Anything else (a partial date such as
     ``2013-03``) is returned as sent, for the value checks to reject."""
+    if value.__class__ is str:
+        done = _WALL_TIMES.get(value)
+        if done is not None:
+            return done
     text = _text(value)
     match = rules.DATETIME_RE.fullmatch(text)
     if not match:
         return text
     body = match.group(1)
     if len(body) == 10:
-        return body + "T00:00:00"
-    try:
-        return rules.canonical_time(dt.datetime.fromisoformat(body).replace(microsecond=0))
-    except ValueError:
-        return text
+        done = body + "T00:00:00"
+    else:
+        try:
+            when = dt.datetime.fromisoformat(body)
+        except ValueError:
+            return text
+        if len(body) == 19 and body[10] == "T" and body.isascii():
+            done = body  # what canonical_time makes of it
+        else:
+            done = rules.canonical_time(when.replace(microsecond=0))
+    if len(_WALL_TIMES) >= 10_000:
+        _WALL_TIMES.clear()
+    _WALL_TIMES[value] = done
+    return done
+
+
+_WALL_TIMES: dict[str, str] = {}
 
 
 def _date_part(value: Any) -> str:
@@ -618,8 +706,11 @@ def _age_years(birth: str, visit_time: str) -> str:
     return str(visit.year - born[0] - ((visit.month, visit.day) < (born[1], born[2])))
 
 
-def _codings(concept: Any) -> list[dict[str, Any]]:
-    return list(concept.get("coding") or ()) if isinstance(concept, dict) else []
+def _codings(concept: Any) -> Sequence[dict[str, Any]]:
+    if not isinstance(concept, dict):
+        return ()
+    coding = concept.get("coding")
+    return coding if coding.__class__ is list else list(coding or ())
 
 
 def _concept_text(concept: Any) -> str:
@@ -644,18 +735,29 @@ def _reference(value: Any) -> str:
     return _text(value.get("reference")) if isinstance(value, dict) else ""
 
 
-@dataclass(eq=False)
 class _Entry:
-    index: int
-    resource: dict[str, Any]
-    type: str
-    full_url: str
-    text: str  # the entry as sent
-    valid: bool = True
+    """An entry of a resource of :data:`TAKEN`: for a valid one, what is read of its resource
+    (:data:`_READ`) and what it says (:func:`_says`); for another, its resource as sent."""
 
-    @property
-    def path(self) -> str:
-        return f"Bundle.entry[{self.index}].resource"
+    __slots__ = ("full_url", "index", "path", "resource", "said", "text", "type", "valid")
+
+    def __init__(
+        self,
+        index: int,
+        resource: dict[str, Any],
+        rtype: str,
+        full_url: str,
+        text: str,  # the entry as sent
+        valid: bool = True,
+    ) -> None:
+        self.index = index
+        self.resource = resource
+        self.type = rtype
+        self.full_url = full_url
+        self.text = text
+        self.valid = valid
+        self.path = f"Bundle.entry[{index}].resource"
+        self.said: Any = None  # what the resource says (see _says), once known
 
 
 _RELATIVE_RE = re.compile(r"(?:^|/)([A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?$")
@@ -675,12 +777,16 @@ class _Index:
 
     def __init__(self, entries: list[_Entry]) -> None:
         self.by_key: dict[str, _Entry] = {}
+        add = self.by_key.setdefault
         for entry in entries:
-            rid = entry.resource.get("id")
-            keys = (entry.full_url, f"{entry.type}/{rid}" if rid else "", _relative(entry.full_url))
-            for key in keys:
-                if key:
-                    self.by_key.setdefault(key, entry)
+            full_url, rid = entry.full_url, entry.resource.get("id")
+            if full_url:
+                add(full_url, entry)
+            if rid:
+                add(f"{entry.type}/{rid}", entry)
+            local = _relative(full_url) if full_url else ""
+            if local:
+                add(local, entry)
 
     def resolve(self, reference: str, want: str) -> _Entry | None:
         entry = self.by_key.get(reference) if reference else None
@@ -700,10 +806,25 @@ def read_bundle(
     facility is refused (issue code ``forbidden``); a visit naming none is that facility's.
     Never raises: a message that cannot be read at all is one ``fatal`` issue.
     """
+    # Reading a Bundle makes objects by the hundred thousand (its entries, decoded one by one,
+    # and what is taken of them): the cyclic garbage collector would scan those alive again
+    # and again (~15% of the time for 500 visits), yet none is in a cycle. It is paused while
+    # the Bundle is read (left alone if it was off), and collects later.
+    collecting = gc.isenabled()
+    if collecting:
+        gc.disable()
+    try:
+        return _read_bundle(data, facility_id)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _read_bundle(data: bytes | str | dict[str, Any], facility_id: str | None) -> BundleResult:
     issues = _Issues()
     result = BundleResult(issues=issues)
     try:
-        bundle, text, spans = _load(data)
+        bundle, text, spans = _load(data, _take)
     except (ValueError, TypeError, RecursionError) as exc:
         issues.add(None, "Bundle", "fatal", "structure", f"not JSON: {exc}", _clip(data))
         return result
@@ -715,6 +836,18 @@ def read_bundle(
     return result
 
 
+def _bundle_models() -> list[type]:
+    """The R4B ``Bundle`` and ``BundleEntry`` models (imported on first use)."""
+    if not _BUNDLE_MODELS:
+        from fhir.resources.R4B.bundle import Bundle, BundleEntry
+
+        _BUNDLE_MODELS.extend((Bundle, BundleEntry))
+    return _BUNDLE_MODELS
+
+
+_BUNDLE_MODELS: list[type] = []
+
+
 def _read(
     bundle: Any,
     text: str,
@@ -723,15 +856,16 @@ def _read(
     result: BundleResult,
     issues: _Issues,
 ) -> None:
-    from fhir.resources.R4B.bundle import Bundle
+    bundle_model = _bundle_models()[0]
 
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         what = bundle.get("resourceType") if isinstance(bundle, dict) else type(bundle).__name__
-        issues.add(None, "Bundle", "fatal", "structure", f"not a Bundle: {what!r}", _clip(bundle))
+        raw = _clip(_whole(text))
+        issues.add(None, "Bundle", "fatal", "structure", f"not a Bundle: {what!r}", raw)
         return
     items = bundle.get("entry")
     items = [] if items is None else items
-    problems = VALIDATOR.errors(Bundle, {k: v for k, v in bundle.items() if k != "entry"})
+    problems = VALIDATOR.errors(bundle_model, {k: v for k, v in bundle.items() if k != "entry"})
     if not isinstance(items, list):
         problems.append({"loc": ("entry",), "type": "list_type", "msg": "entry is not a list"})
     kind = bundle.get("type")
@@ -746,10 +880,11 @@ def _read(
             }
         )
     if problems:
+        raw = _clip(_whole(text))
         for error in problems[:20]:
             where = fhirpath("Bundle", error["loc"])
             code = _error_code(error["type"])
-            issues.add(None, where, "fatal", code, error["msg"], _clip(bundle))
+            issues.add(None, where, "fatal", code, error["msg"], raw)
         return
     message_time = _text(bundle.get("timestamp")) or _text(
         (bundle.get("meta") or {}).get("lastUpdated")
@@ -758,9 +893,16 @@ def _read(
     if len(spans) != len(items):  # "entry" was not where it was looked for: made again
         spans = []
     entries = []
-    for i, item in enumerate(items):
+    for i, taken in enumerate(items):
+        if taken.__class__ is not _Entry and taken.__class__ is not _Pending:
+            taken = _take(i, taken)  # an item _decode did not take
+        if taken.__class__ is _Entry:  # valid, read
+            taken.text = text[spans[i][0] : spans[i][1]] if spans else _clip(_whole(text, i))
+            entries.append(taken)
+            continue
+        item, problems = taken.item, taken.problems
         sent = text[spans[i][0] : spans[i][1]] if spans else _clip(item)
-        entry = _entry(i, item, sent, kind, issues)
+        entry = _entry(i, item, problems, sent, kind, issues)
         if entry is not None:
             entries.append(entry)
     index = _Index(entries)
@@ -769,18 +911,21 @@ def _read(
     for entry in entries:
         if entry.type == "Encounter" and entry.valid:  # Encounter.diagnosis.condition links
             group = conditions.setdefault(entry.index, [])
-            for diagnosis in entry.resource.get("diagnosis") or ():
-                found = index.resolve(_reference(diagnosis.get("condition")), "Condition")
-                if found is not None and all(found is not other for other in group):
+            said = entry.said  # (not an _Encounter: _visit raises what stopped it)
+            for reference in said.diagnoses if said.__class__ is _Encounter else ():
+                found = index.resolve(reference, "Condition")
+                if found is not None and found not in group:  # _Entry: equal if the same
                     group.append(found)
     diagnosed = {id(c) for group in conditions.values() for c in group}
     for entry in entries:
-        if entry.type in ("Condition", "Observation"):
+        if entry.type == "Condition" or entry.type == "Observation":
             target = index.resolve(_reference(entry.resource.get("encounter")), "Encounter")
             if target is not None:
                 linked = conditions if entry.type == "Condition" else observations
-                group = linked.setdefault(target.index, [])
-                if all(entry is not other for other in group):
+                group = linked.get(target.index)
+                if group is None:
+                    linked[target.index] = [entry]
+                elif entry not in group:
                     group.append(entry)
             elif id(entry) not in diagnosed:
                 why = f"{entry.type} not linked to an Encounter of this Bundle: ignored"
@@ -788,14 +933,16 @@ def _read(
                     entry.index, entry.path + ".encounter", "information", "informational", why
                 )
     for group in conditions.values():
-        group.sort(key=lambda e: e.index)
+        if len(group) > 1:
+            group.sort(key=_by_index)
 
+    heads: dict[str, str] = {}
     for entry in entries:
         if entry.type != "Encounter":
             continue
-        linked = (conditions.get(entry.index, []), observations.get(entry.index, []))
+        linked = (conditions.get(entry.index, _NONE), observations.get(entry.index, _NONE))
         try:
-            visit = _visit(entry, index, *linked, facility_id, message_time, kind, issues)
+            visit = _visit(entry, index, *linked, facility_id, message_time, kind, issues, heads)
         except Exception as exc:  # a fault in one visit must not take the others down
             issues.add(
                 entry.index,
@@ -803,51 +950,141 @@ def _read(
                 "error",
                 "exception",
                 f"could not read this Encounter: {exc!r}",
-                _clip(entry.resource),
+                _clip(_resource_sent(entry)),
             )
             continue
         if visit is not None:
             result.visits.append(visit)
-    issues.sort(key=lambda issue: -1 if issue.index is None else issue.index)
+    if issues:
+        issues.sort(key=_issue_order)
 
 
-def _entry(index: int, item: Any, sent: str, kind: str, issues: _Issues) -> _Entry | None:
-    """Validate one ``Bundle.entry``; the entry if its resource is one of :data:`TAKEN`."""
-    from fhir.resources.R4B.bundle import BundleEntry
+_NONE: list[Any] = []
 
-    path = f"Bundle.entry[{index}]"
+
+def _by_index(entry: _Entry) -> int:
+    return entry.index
+
+
+def _issue_order(issue: EntryIssue) -> int:
+    return -1 if issue.index is None else issue.index
+
+
+_METHODS = BINDINGS["Bundle.entry"]["request.method"]
+
+
+def _whole(text: str, entry: int | None = None) -> Any:
+    """The Bundle ``text`` decoded again, whole (the entries :func:`_decode` took are not
+    kept); or its ``entry``-th entry."""
+    bundle = _DECODER.decode(text)
+    return bundle if entry is None else bundle["entry"][entry]
+
+
+def _resource_sent(entry: _Entry) -> Any:
+    """The resource of an entry as sent (:func:`_take` keeps only what is read of it)."""
+    try:
+        return _DECODER.decode(entry.text)["resource"]
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return entry.resource
+
+
+class _Pending:
+    """An entry :func:`_take` did not take: its issues are for :func:`_entry` to say."""
+
+    __slots__ = ("item", "problems")
+
+    def __init__(self, item: Any, problems: list[dict[str, Any]] | None) -> None:
+        self.item = item
+        self.problems = problems
+
+
+def _take(index: int, item: Any) -> _Entry | _Pending:
+    """What is kept of the ``index``-th ``Bundle.entry`` (see :func:`_decode`), validated: if
+    it is valid and of a resource read, an :class:`_Entry` (its text still "") of what is read
+    of the resource (:data:`_READ`) and of what it says (:func:`_says`); else the item and
+    its errors: as ``BundleEntry`` and of the :data:`BINDINGS`, None when it is not validated
+    (not an object, or not an R4 resource)."""
+    if item.__class__ is not dict:
+        return _Pending(item, None)
+    resource = item.get("resource")
+    rtype = resource.get("resourceType") if isinstance(resource, dict) else None
+    if resource is not None and resource_model(rtype) is None:
+        return _Pending(item, None)
+    model = (_BUNDLE_MODELS or _bundle_models())[1]
+    shape: list[Any] = [model]
+    leaves: list[Any] = []
+    try:
+        _shape(item, shape, leaves)  # as _signature
+    except RecursionError:
+        problems = VALIDATOR.errors(model, item)  # the model says how
+    else:
+        key = (tuple(shape), tuple(map(type, leaves)))
+        problems = VALIDATOR.verdict(model, item, key, leaves)
+    if problems:
+        return _Pending(item, problems)
+    problems = _unbound(item, rtype)
+    keep = _READ.get(rtype) if not problems else None  # type: ignore[arg-type]
+    if keep is None:
+        return _Pending(item, problems)
+    read = {key: resource[key] for key in keep if key in resource}
+    entry = _Entry(index, read, rtype, _text(item.get("fullUrl")), "")  # type: ignore[arg-type]
+    _says(entry, resource)
+    return entry
+
+
+_READ = {
+    "Encounter": ("id",),
+    "Patient": ("id",),
+    "Organization": ("id", "identifier"),
+    "Condition": ("id", "encounter"),
+    "Observation": ("id", "encounter"),
+}
+"""The elements of each resource of :data:`TAKEN` read after it is validated (by ``_visit``,
+the index and the links of ``_read``): all that is kept of a valid resource. What the others
+say is taken at once (:data:`_SAYS`)."""
+
+
+def _entry(
+    index: int,
+    item: Any,
+    problems: list[dict[str, Any]] | None,
+    sent: str,
+    kind: str,
+    issues: _Issues,
+) -> _Entry | None:
+    """One ``Bundle.entry`` and its errors (:func:`_take`): the entry if its resource
+    is one of :data:`TAKEN`."""
     if not isinstance(item, dict):
+        path = f"Bundle.entry[{index}]"
         issues.add(index, path, "error", "structure", "an entry is a JSON object", sent)
         return None
     resource = item.get("resource")
     rtype = resource.get("resourceType") if isinstance(resource, dict) else None
-    if resource is not None and resource_model(rtype) is None:
+    if problems is None:  # not validated: not a resource
         issues.add(
             index,
-            path + ".resource",
+            f"Bundle.entry[{index}].resource",
             "error",
             "structure",
             f"not an R4 resource: resourceType {rtype!r}",
             sent,
         )
         return None
-    problems = VALIDATOR.errors(BundleEntry, item)
-    if not problems:
-        problems = _unbound(item, rtype)
     if problems:
+        path = f"Bundle.entry[{index}]"
         for error in problems[:10]:
             where, code = fhirpath(path, error["loc"]), _error_code(error["type"])
             why = "a JSON object is expected" if error["type"] == "json_invalid" else error["msg"]
             issues.add(index, where, "error", code, why, sent)
         if rtype not in TAKEN:
             return None
-    request = item.get("request")
-    method = request.get("method") if isinstance(request, dict) else None
     if resource is None:
+        request = item.get("request")
+        method = request.get("method") if isinstance(request, dict) else None
         severity: Severity = "information" if method in ("GET", "HEAD", None) else "warning"
         issues.add(
             index,
-            path,
+            f"Bundle.entry[{index}]",
             severity,
             "not-supported",
             f"entry without a resource ({method or 'no request'}): ignored",
@@ -857,28 +1094,36 @@ def _entry(index: int, item: Any, sent: str, kind: str, issues: _Issues) -> _Ent
         if not (kind == "message" and index == 0 and rtype == "MessageHeader"):
             issues.add(
                 index,
-                path + ".resource",
+                f"Bundle.entry[{index}].resource",
                 "information",
                 "informational",
                 f"{rtype} is not read: ignored",
             )
         return None
-    return _Entry(index, resource, rtype, _text(item.get("fullUrl")), sent, valid=not problems)
+    return _Entry(index, resource, rtype, _text(item.get("fullUrl")), sent, not problems)
 
 
 def _unbound(item: dict[str, Any], rtype: str | None) -> list[dict[str, Any]]:
     """Codes of :data:`BINDINGS` outside their value set, as pydantic-like errors."""
     problems = []
     request = item.get("request")
-    checks = [(request, ("request", "method"), BINDINGS["Bundle.entry"]["request.method"])]
-    for element, allowed in BINDINGS.get(rtype or "", {}).items():
-        checks.append((item["resource"], ("resource", element), allowed))
-    for parent, loc, allowed in checks:
-        value = parent.get(loc[-1]) if isinstance(parent, dict) else None
-        if value is not None and value not in allowed:
-            why = f"{value!r} is not one of {', '.join(sorted(allowed))}"
-            problems.append({"loc": loc, "type": "value_error", "msg": why})
+    if isinstance(request, dict):
+        method = request.get("method")
+        if method is not None and method not in _METHODS:
+            problems.append(_unbound_error(("request", "method"), method, _METHODS))
+    bindings = BINDINGS.get(rtype or "")
+    if bindings:
+        resource = item["resource"]
+        for element, allowed in bindings.items():
+            value = resource.get(element)
+            if value is not None and value not in allowed:
+                problems.append(_unbound_error(("resource", element), value, allowed))
     return problems
+
+
+def _unbound_error(loc: tuple[str, str], value: Any, allowed: frozenset[str]) -> dict[str, Any]:
+    why = f"{value!r} is not one of {', '.join(sorted(allowed))}"
+    return {"loc": loc, "type": "value_error", "msg": why}
 
 
 def _visit(
@@ -890,8 +1135,9 @@ def _visit(
     bundle_time: str,
     bundle_type: str,
     issues: _Issues,
+    heads: dict[str, str] | None = None,
 ) -> InboundVisit | None:
-    res, path = encounter.resource, encounter.path
+    path = encounter.path
     fields: dict[str, str] = {}
     origins: dict[str, str] = {}
 
@@ -900,13 +1146,16 @@ def _visit(
             fields[column] = value
             origins[column] = origin
 
-    patient = index.resolve(_reference(res.get("subject")), "Patient")
-    provider = res.get("serviceProvider") or {}
-    organization = index.resolve(_reference(provider), "Organization")
+    said = encounter.said
+    if said.__class__ is _Encounter:
+        enc = said
+    else:  # not valid (or what it says could not be taken): read as far as it is refused
+        enc = _encounter_head(encounter.resource if said is None else _resource_sent(encounter))
+    patient = index.resolve(enc.subject, "Patient")
+    organization = index.resolve(enc.provider, "Organization")
     group = [encounter, *([patient] if patient else []), *conditions, *observations]
-    meta = res.get("meta") if isinstance(res.get("meta"), dict) else {}
-    message_time = _text(meta.get("lastUpdated")) or bundle_time
-    raw = _raw(group + ([organization] if organization else []), message_time, bundle_type)
+    message_time = enc.stamp or bundle_time
+    raw = _raw(group + ([organization] if organization else []), message_time, bundle_type, heads)
 
     def refuse(where: str, code: str, why: str) -> None:
         issues.add(encounter.index, where, "error", code, why, raw)
@@ -914,24 +1163,24 @@ def _visit(
     bad = [f"entry[{e.index}]" for e in group if not e.valid]
     if bad:
         return refuse(path, "invalid", f"visit left out: {', '.join(bad)} not valid R4")
-    if res.get("status") in NOT_VISITS:
-        why = f"Encounter.status {res['status']!r}: not a visit, not taken"
+    if enc is not said:
+        enc = _mapped(encounter)
+    if enc.status in NOT_VISITS:
+        why = f"Encounter.status {enc.status!r}: not a visit, not taken"
         issues.add(encounter.index, path + ".status", "warning", "not-supported", why, raw)
         return None
-    identifiers = res.get("identifier") or [{}]
-    put("visit_id", _text(identifiers[0].get("value")), path + ".identifier[0].value")
+    put("visit_id", enc.visit_id, path + ".identifier[0].value")
     if not fields.get("visit_id"):
         return refuse(
             path + ".identifier", "required", "Encounter.identifier[0].value (visit id) is required"
         )
-    period = res.get("period") or {}
-    put("visit_time", wall_time(period.get("start")), path + ".period.start")
+    put("visit_time", enc.start, path + ".period.start")
     if not fields.get("visit_time"):
         return refuse(
             path + ".period.start", "required", "Encounter.period.start (visit time) is required"
         )
 
-    named, named_at = _text((provider.get("identifier") or {}).get("value")), ""
+    named, named_at = enc.named, ""
     if named:
         named_at = path + ".serviceProvider.identifier.value"
     elif organization is not None and organization.valid:
@@ -952,38 +1201,37 @@ def _visit(
             "no facility: serviceProvider names no Organization identifier",
         )
 
-    put("discharge_time", wall_time(period.get("end")), path + ".period.end")
-    klass = res.get("class") or {}
-    if klass.get("system") != NULL_FLAVOR:
-        code = _text(klass.get("code"))
-        put("patient_class", CLASS_CODES.get(code, code), path + ".class.code")
-    disposition = (res.get("hospitalization") or {}).get("dischargeDisposition")
-    put("disposition", _concept_code(disposition), path + ".hospitalization.dischargeDisposition")
+    put("discharge_time", enc.end, path + ".period.end")
+    put("patient_class", enc.patient_class, path + ".class.code")
+    put("disposition", enc.disposition, path + ".hospitalization.dischargeDisposition")
 
-    lists: dict[str, list[str]] = {"exposures": [], "contacts": [], "lab_result": []}
+    lists: dict[str, list[tuple[str, str]]] = {}
     for obs in observations:  # observations first: they take precedence over what they restate
-        _observation(obs, put, lists, issues)
-    for column, items in lists.items():
-        if items:
-            sep = "; " if column == "lab_result" else rules.LIST_SEPARATOR
-            put(column, sep.join(i for i, _ in items), items[0][1])  # type: ignore[misc]
-    reasons = [(i, _concept_text(c)) for i, c in enumerate(res.get("reasonCode") or ())]
-    reasons = [(i, text) for i, text in reasons if text]
-    if reasons:
-        complaint = "; ".join(text for _, text in reasons)
-        put("chief_complaint", complaint, f"{path}.reasonCode[{reasons[0][0]}]")
+        for step, a, b, c in _mapped(obs):
+            if step == "put":
+                put(a, b, c)
+            elif step == "item":
+                lists.setdefault(a, []).append((b, c))
+            else:
+                issues.add(obs.index, a, "warning", "value", b)
+    if lists:
+        for column in _LIST_COLUMNS:
+            items = lists.get(column)
+            if items:
+                sep = "; " if column == "lab_result" else rules.LIST_SEPARATOR
+                put(column, sep.join([i for i, _ in items]), items[0][1])
+    if enc.complaint:
+        put("chief_complaint", enc.complaint, enc.complaint_at)
     _conditions(conditions, fields, origins, put)
     if patient is not None:
         _patient(patient, fields, put)
 
-    version, rid = _text(meta.get("versionId")), _text(res.get("id"))
-    if version and rid and meta.get("lastUpdated"):
-        control_id, origins["control_id"] = f"Encounter/{rid}/_history/{version}", path + ".meta"
+    if enc.version and enc.rid and enc.stamped:
+        control_id = f"Encounter/{enc.rid}/_history/{enc.version}"
+        origins["control_id"] = path + ".meta"
     else:
-        control_id, origins["control_id"] = (
-            "sha256:" + hashlib.sha256(raw.encode()).hexdigest(),
-            path,
-        )
+        control_id = "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
+        origins["control_id"] = path
     return InboundVisit(
         facility_id=fields["facility_id"],
         control_id=control_id,
@@ -995,53 +1243,125 @@ def _visit(
     )
 
 
-def _raw(group: list[_Entry], message_time: str, bundle_type: str) -> str:
+class _Encounter:
+    """What an Encounter says (what :func:`_visit` reads of it, from it alone)."""
+
+    __slots__ = (
+        "complaint",
+        "complaint_at",
+        "diagnoses",
+        "disposition",
+        "end",
+        "named",
+        "patient_class",
+        "provider",
+        "rid",
+        "stamp",
+        "stamped",
+        "start",
+        "status",
+        "subject",
+        "version",
+        "visit_id",
+    )
+
+    def __init__(self, subject: str, provider: str, stamp: str) -> None:
+        self.subject = subject  # the reference to its Patient
+        self.provider = provider  # the reference to its Organization
+        self.stamp = stamp  # meta.lastUpdated
+
+
+def _encounter_head(res: dict[str, Any]) -> _Encounter:
+    """What :func:`_visit` reads of any Encounter, valid or not, before it refuses an invalid
+    visit: the references to its Patient and Organization, and its time."""
+    provider = res.get("serviceProvider") or {}
+    meta = res.get("meta") if isinstance(res.get("meta"), dict) else {}
+    return _Encounter(
+        _reference(res.get("subject")), _reference(provider), _text(meta.get("lastUpdated"))
+    )
+
+
+def _encounter(res: dict[str, Any], path: str) -> _Encounter:
+    """What a valid Encounter says (see :func:`_visit`)."""
+    enc = _encounter_head(res)
+    provider = res.get("serviceProvider") or {}
+    meta = res.get("meta") if isinstance(res.get("meta"), dict) else {}
+    enc.status = res.get("status")
+    identifiers = res.get("identifier") or [{}]
+    enc.visit_id = _text(identifiers[0].get("value"))
+    period = res.get("period") or {}
+    enc.start = wall_time(period.get("start"))
+    enc.end = wall_time(period.get("end"))
+    enc.named = _text((provider.get("identifier") or {}).get("value"))
+    klass = res.get("class") or {}
+    enc.patient_class = ""
+    if klass.get("system") != NULL_FLAVOR:
+        code = _text(klass.get("code"))
+        enc.patient_class = CLASS_CODES.get(code, code)
+    disposition = (res.get("hospitalization") or {}).get("dischargeDisposition")
+    enc.disposition = _concept_code(disposition)
+    reasons = [(i, _concept_text(c)) for i, c in enumerate(res.get("reasonCode") or ())]
+    reasons = [(i, text) for i, text in reasons if text]
+    enc.complaint = "; ".join(text for _, text in reasons)
+    enc.complaint_at = f"{path}.reasonCode[{reasons[0][0]}]" if reasons else ""
+    enc.version, enc.rid = _text(meta.get("versionId")), _text(res.get("id"))
+    enc.stamped = bool(meta.get("lastUpdated"))
+    enc.diagnoses = [_reference(d.get("condition")) for d in res.get("diagnosis") or ()]
+    return enc
+
+
+def _raw(
+    group: list[_Entry], message_time: str, bundle_type: str, heads: dict[str, str] | None = None
+) -> str:
     """The visit's entries as sent, in a Bundle of the same type (``collection`` for a
     ``message``) stamped with the visit's message time: what :func:`read_bundle` reads back
-    as the same visit."""
-    kind = bundle_type if bundle_type in ("transaction", "batch") else "collection"
-    stamp = f',"timestamp":{json.dumps(message_time)}' if message_time else ""
-    entries = ",".join(e.text for e in group)
-    return f'{{"resourceType":"Bundle","type":"{kind}"{stamp},"entry":[{entries}]}}'
+    as the same visit. ``heads``: the start of such a Bundle by message time, made once."""
+    head = heads.get(message_time) if heads is not None else None
+    if head is None:
+        kind = bundle_type if bundle_type in ("transaction", "batch") else "collection"
+        stamp = f',"timestamp":{json.dumps(message_time)}' if message_time else ""
+        head = f'{{"resourceType":"Bundle","type":"{kind}"{stamp},"entry":['
+        if heads is not None:
+            heads[message_time] = head
+    return head + ",".join([e.text for e in group]) + "]}"
 
 
 Put = Callable[[str, str, str], None]
+_LIST_COLUMNS = ("exposures", "contacts", "lab_result")
+_Steps = tuple[tuple[str, str, str, str], ...]
 
 
-def _observation(obs: _Entry, put: Put, lists: dict[str, list[Any]], issues: _Issues) -> None:
-    res, path = obs.resource, obs.path
+def _observation(res: dict[str, Any], path: str) -> _Steps:
+    """What an Observation says, as steps for :func:`_visit` to take in order:
+    ``("put", column, value, origin)``, ``("item", column, value, origin)`` (an item of a
+    list column), ``("warn", where, why, "")`` (a warning issue)."""
     if res.get("status") in SKIPPED_STATUS:
-        return
+        return ()
     for coding in _codings(res.get("code")):
         system, code = coding.get("system"), coding.get("code")
         if system == LOINC and code == CHIEF_COMPLAINT:
             if "valueString" in res:
-                put("chief_complaint", _text(res["valueString"]), path + ".valueString")
-            else:
-                value = _concept_text(res.get("valueCodeableConcept"))
-                put("chief_complaint", value, path + ".valueCodeableConcept")
-        elif system == LOINC and code in TEMPERATURE:
-            put(
-                "temperature_c",
-                _quantity(obs, CELSIUS, "temperature", issues),
-                path + ".valueQuantity.value",
-            )
-        elif system == LOINC and code == AGE:
-            put("age", _quantity(obs, AGE_UNITS, "age", issues), path + ".valueQuantity.value")
-        elif system == LOINC and code == ONSET:
-            put("onset_date", _date_part(res.get("valueDateTime")), path + ".valueDateTime")
-        elif system == LOCAL_SYSTEM and code in LOCAL_CODES:
+                return (
+                    ("put", "chief_complaint", _text(res["valueString"]), path + ".valueString"),
+                )
+            value = _concept_text(res.get("valueCodeableConcept"))
+            return (("put", "chief_complaint", value, path + ".valueCodeableConcept"),)
+        if system == LOINC and code in TEMPERATURE:
+            return _quantity(res, path, CELSIUS, "temperature", "temperature_c")
+        if system == LOINC and code == AGE:
+            return _quantity(res, path, AGE_UNITS, "age", "age")
+        if system == LOINC and code == ONSET:
+            value = _date_part(res.get("valueDateTime"))
+            return (("put", "onset_date", value, path + ".valueDateTime"),)
+        if system == LOCAL_SYSTEM and code in LOCAL_CODES:
             value, at = _text(res.get("valueString")), path + ".valueString"
             if not value:
                 value, at = (
                     _concept_text(res.get("valueCodeableConcept")),
                     path + ".valueCodeableConcept",
                 )
-            if value:
-                lists[LOCAL_CODES[code]].append((value, at))
-        else:
-            continue
-        return
+            return (("item", LOCAL_CODES[code], value, at),) if value else ()
+    return ()
 
 
 LOCAL_CODES = {"EXPOSURE": "exposures", "CONTACT": "contacts", "LAB": "lab_result"}
@@ -1052,26 +1372,41 @@ CELSIUS: dict[str, Callable[[float], float]] = {
 
 
 def _quantity(
-    obs: _Entry, units: dict[str, Callable[[float], float]], what: str, issues: _Issues
-) -> str:
-    """``valueQuantity`` converted by its unit (``code``, else ``unit``); "" if there is none."""
-    quantity = obs.resource.get("valueQuantity") or {}
+    res: dict[str, Any],
+    path: str,
+    units: dict[str, Callable[[float], float]],
+    what: str,
+    column: str,
+) -> _Steps:
+    """``valueQuantity`` converted by its unit (``code``, else ``unit``) into ``column``;
+    nothing if there is none, a warning if its unit is not known."""
+    quantity = res.get("valueQuantity") or {}
     value = quantity.get("value")
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return ""
+    if not isinstance(value, _NUMBERS) or isinstance(value, bool):
+        return ()
     unit = _text(quantity.get("code")) or _text(quantity.get("unit"))
     convert = units.get(unit)
     if convert is None:
         known = ", ".join(units)
-        issues.add(
-            obs.index,
-            obs.path + ".valueQuantity",
-            "warning",
-            "value",
-            f"{what} unit {unit!r} is not one of {known}: {what} left out",
-        )
-        return ""
-    return _number(convert(value))
+        why = f"{what} unit {unit!r} is not one of {known}: {what} left out"
+        return (("warn", path + ".valueQuantity", why, ""),)
+    return (("put", column, _number(convert(value)), path + ".valueQuantity.value"),)
+
+
+def _condition(res: dict[str, Any], path: str) -> tuple[Any, ...]:
+    """The ICD-10 codes of a Condition (code, index of its coding) and its onset date; ()
+    when it does not count."""
+    if _concept_code(res.get("verificationStatus")) in SKIPPED_STATUS:
+        return ()
+    codes = []
+    for k, coding in enumerate(_codings(res.get("code"))):
+        value, system = _text(coding.get("code")), coding.get("system")
+        if value and (
+            system in ICD10_SYSTEMS
+            or (system not in NOT_ICD10_SYSTEMS and rules.ICD10_RE.fullmatch(value.upper()))
+        ):
+            codes.append((value, k))
+    return (codes, _date_part(res.get("onsetDateTime")))
 
 
 def _conditions(
@@ -1081,20 +1416,15 @@ def _conditions(
     codes: list[str] = []
     onset, onset_at = "", ""
     for cond in conditions:
-        res = cond.resource
-        if _concept_code(res.get("verificationStatus")) in SKIPPED_STATUS:
+        said = _mapped(cond)
+        if not said:
             continue
-        for k, coding in enumerate(_codings(res.get("code"))):
-            value, system = _text(coding.get("code")), coding.get("system")
-            if value and (
-                system in ICD10_SYSTEMS
-                or (system not in NOT_ICD10_SYSTEMS and rules.ICD10_RE.fullmatch(value.upper()))
-            ):
-                if not codes:
-                    origins["diagnosis_codes"] = f"{cond.path}.code.coding[{k}].code"
-                if value not in codes:
-                    codes.append(value)
-        when = _date_part(res.get("onsetDateTime"))
+        found, when = said
+        for value, k in found:
+            if not codes:
+                origins["diagnosis_codes"] = f"{cond.path}.code.coding[{k}].code"
+            if value not in codes:
+                codes.append(value)
         if when and (not onset or when < onset):
             onset, onset_at = when, cond.path + ".onsetDateTime"
     if codes:
@@ -1102,27 +1432,72 @@ def _conditions(
     put("onset_date", onset, onset_at)
 
 
-def _patient(patient: _Entry, fields: dict[str, str], put: Put) -> None:
-    res, path = patient.resource, patient.path
+_GEOLOCATION_COLUMNS = {"latitude": "residence_lat", "longitude": "residence_lon"}
+
+
+def _patient_says(res: dict[str, Any], path: str) -> tuple[Any, ...]:
+    """What a Patient says: ``(column, value, origin)`` before the age, its birth date, and
+    ``(column, value, origin)`` after the age (see :func:`_patient`)."""
     identifiers = res.get("identifier") or [{}]
-    put("patient_id", _text(identifiers[0].get("value")), path + ".identifier[0].value")
-    put("sex", GENDERS.get(res.get("gender") or "", ""), path + ".gender")
+    head = (
+        ("patient_id", _text(identifiers[0].get("value")), path + ".identifier[0].value"),
+        ("sex", GENDERS.get(res.get("gender") or "", ""), path + ".gender"),
+    )
     birth = _text(res.get("birthDate"))
-    if birth and not fields.get("age"):
-        put("age", _age_years(birth, fields["visit_time"]), path + ".birthDate")
     address = (res.get("address") or [{}])[0]
     at = path + ".address[0]"
-    put("residence_region", _text(address.get("district")), at + ".district")
-    put("residence_region", _text(address.get("postalCode")), at + ".postalCode")
+    tail = [
+        ("residence_region", _text(address.get("district")), at + ".district"),
+        ("residence_region", _text(address.get("postalCode")), at + ".postalCode"),
+    ]
     for k, ext in enumerate(address.get("extension") or ()):
         if ext.get("url") == GEOLOCATION:
             for m, part in enumerate(ext.get("extension") or ()):
-                column = {"latitude": "residence_lat", "longitude": "residence_lon"}.get(
-                    part.get("url")
-                )
+                column = _GEOLOCATION_COLUMNS.get(part.get("url"))
                 if column:
                     value = _number(part.get("valueDecimal"))
-                    put(column, value, f"{at}.extension[{k}].extension[{m}].valueDecimal")
+                    tail.append((column, value, f"{at}.extension[{k}].extension[{m}].valueDecimal"))
+    return (head, birth, tail)
+
+
+def _patient(patient: _Entry, fields: dict[str, str], put: Put) -> None:
+    head, birth, tail = _mapped(patient)
+    for column, value, origin in head:
+        put(column, value, origin)
+    if birth and not fields.get("age"):
+        put("age", _age_years(birth, fields["visit_time"]), patient.path + ".birthDate")
+    for column, value, origin in tail:
+        put(column, value, origin)
+
+
+_SAYS: dict[str, Callable[[dict[str, Any], str], Any]] = {
+    "Observation": _observation,
+    "Condition": _condition,
+    "Patient": _patient_says,
+    "Encounter": _encounter,
+}
+"""What a resource says, from it alone (taken while it is at hand, see :func:`_take`)."""
+
+
+def _says(entry: _Entry, resource: dict[str, Any]) -> None:
+    """Set ``entry.said`` to what its resource says (:data:`_SAYS`), or to the exception that
+    stopped it, which :func:`_mapped` raises when a visit reads it."""
+    says = _SAYS.get(entry.type)
+    if says is not None:
+        try:
+            entry.said = says(resource, entry.path)
+        except Exception as exc:  # as the visit would have raised it
+            entry.said = exc.with_traceback(None)  # not its frames
+
+
+def _mapped(entry: _Entry) -> Any:
+    """What an entry's resource says (see :func:`_says`)."""
+    if entry.said is None:
+        _says(entry, entry.resource)
+    said = entry.said
+    if isinstance(said, Exception):
+        raise said
+    return said
 
 
 # --------------------------------------------------------------------------------------------

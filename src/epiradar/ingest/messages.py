@@ -384,10 +384,8 @@ class MessagePipeline:
 def content_digest(message: InboundVisit) -> str:
     """SHA-256 of what a message says (event, time, fields), not of its bytes: the same
     message resent with other line ends, framing or character set is the same message."""
-    parts = [message.event, message.message_time]
-    for name in sorted(message.fields):
-        parts += (name, message.fields[name])
-    text = "".join(f"{len(p)}:{p}" for p in parts)  # length-prefixed: no two contents alike
+    # repr of str is an unambiguous literal: no two contents give the same text
+    text = repr((message.event, message.message_time, sorted(message.fields.items())))
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 

@@ -4,6 +4,7 @@ listens for them (HTTP and MLLP in one process, one writer)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -191,6 +192,10 @@ async def serve_async(
             app, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
         )
         server = uvicorn.Server(config)
+        # Everything loaded so far lives as long as the server: out of the collector's sight,
+        # a batch of thousands of visits does not make it walk the whole heap again and again.
+        gc.collect()
+        gc.freeze()
         if ready is not None:
             ready.set()
         await server.serve()
