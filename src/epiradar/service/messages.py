@@ -196,6 +196,7 @@ async def serve_async(
         # a batch of thousands of visits does not make it walk the whole heap again and again.
         gc.collect()
         gc.freeze()
+        gc.set_threshold(50_000, 20, 20)  # a batch allocates many short-lived objects
         if ready is not None:
             ready.set()
         await server.serve()
