@@ -1,6 +1,7 @@
 """Temporal detectors with one shape: ``detector(counts[n_series, n_time], **params) -> DetectionResult``."""
 
 from epiradar.detect.temporal.c3_null import c3_pvalue
+from epiradar.detect.temporal.cusum import cusum
 from epiradar.detect.temporal.ears import DEFAULT_ALPHA, ears, first_monitor_day
 from epiradar.detect.temporal.registry import DETECTORS, Detector
 from epiradar.detect.temporal.result import DetectionResult
@@ -11,6 +12,7 @@ __all__ = [
     "DetectionResult",
     "Detector",
     "c3_pvalue",
+    "cusum",
     "ears",
     "first_monitor_day",
 ]
