@@ -3,6 +3,7 @@
 from epiradar.detect.temporal.c3_null import c3_pvalue
 from epiradar.detect.temporal.cusum import cusum
 from epiradar.detect.temporal.ears import DEFAULT_ALPHA, ears, first_monitor_day
+from epiradar.detect.temporal.glr import glr_nb, glr_pois
 from epiradar.detect.temporal.registry import DETECTORS, Detector
 from epiradar.detect.temporal.result import DetectionResult
 
@@ -15,4 +16,6 @@ __all__ = [
     "cusum",
     "ears",
     "first_monitor_day",
+    "glr_nb",
+    "glr_pois",
 ]
