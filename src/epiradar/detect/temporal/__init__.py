@@ -3,6 +3,11 @@
 from epiradar.detect.temporal.c3_null import c3_pvalue
 from epiradar.detect.temporal.cusum import cusum
 from epiradar.detect.temporal.ears import DEFAULT_ALPHA, ears, first_monitor_day
+from epiradar.detect.temporal.farrington import (
+    FARRINGTON_IMPROVED,
+    FARRINGTON_ORIGINAL,
+    farrington_flexible,
+)
 from epiradar.detect.temporal.glr import glr_nb, glr_pois
 from epiradar.detect.temporal.registry import DETECTORS, Detector
 from epiradar.detect.temporal.result import DetectionResult
@@ -10,11 +15,14 @@ from epiradar.detect.temporal.result import DetectionResult
 __all__ = [
     "DEFAULT_ALPHA",
     "DETECTORS",
+    "FARRINGTON_IMPROVED",
+    "FARRINGTON_ORIGINAL",
     "DetectionResult",
     "Detector",
     "c3_pvalue",
     "cusum",
     "ears",
+    "farrington_flexible",
     "first_monitor_day",
     "glr_nb",
     "glr_pois",
