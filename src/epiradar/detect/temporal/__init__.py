@@ -3,6 +3,7 @@
 from epiradar.detect.temporal.c3_null import c3_pvalue
 from epiradar.detect.temporal.cusum import cusum
 from epiradar.detect.temporal.ears import DEFAULT_ALPHA, ears, first_monitor_day
+from epiradar.detect.temporal.essence import ewma, ewma_regression_switch, regression_dow
 from epiradar.detect.temporal.farrington import (
     FARRINGTON_IMPROVED,
     FARRINGTON_ORIGINAL,
@@ -22,8 +23,11 @@ __all__ = [
     "c3_pvalue",
     "cusum",
     "ears",
+    "ewma",
+    "ewma_regression_switch",
     "farrington_flexible",
     "first_monitor_day",
     "glr_nb",
     "glr_pois",
+    "regression_dow",
 ]
