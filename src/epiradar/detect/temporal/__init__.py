@@ -10,6 +10,7 @@ from epiradar.detect.temporal.farrington import (
     farrington_flexible,
 )
 from epiradar.detect.temporal.glr import glr_nb, glr_pois
+from epiradar.detect.temporal.holt_winters import holt_winters
 from epiradar.detect.temporal.registry import DETECTORS, Detector
 from epiradar.detect.temporal.result import DetectionResult
 
@@ -29,5 +30,6 @@ __all__ = [
     "first_monitor_day",
     "glr_nb",
     "glr_pois",
+    "holt_winters",
     "regression_dow",
 ]
