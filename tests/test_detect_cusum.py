@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import golden
 from epiradar.detect.temporal import cusum
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cusum"
@@ -16,15 +16,12 @@ MANIFEST = pd.read_csv(FIXTURES / "manifest.csv", keep_default_na=False).set_ind
 DATASETS = ["salmonella_agona", "ha_sts", "campy_de", "measles_de", "synthetic_daily"]
 
 
-@cache
 def _data(dataset: str) -> np.ndarray:
-    frame = pd.read_csv(FIXTURES / f"data_{dataset}.csv")
-    return frame.drop(columns="time").to_numpy(dtype=float).T  # [n_series, n_time]
+    return golden.series(FIXTURES, dataset)
 
 
-@cache
 def _golden(dataset: str) -> pd.DataFrame:
-    return pd.read_csv(FIXTURES / f"{dataset}.csv.gz")
+    return golden.results(FIXTURES, dataset)
 
 
 def _r_case(dataset: str, case: str, n_series: int) -> dict[str, np.ndarray]:

@@ -5,13 +5,13 @@ See r/glr_golden.R.
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import golden
 from epiradar.detect.temporal import glr_nb, glr_pois
 
 FIXTURES = Path(__file__).parent / "fixtures" / "glr"
@@ -20,15 +20,12 @@ DATASETS = ["salmonella_agona", "ha_sts", "campy_de", "measles_de", "synthetic_d
 FREQ = pd.read_csv(FIXTURES / "freq.csv").set_index("dataset")["freq"]
 
 
-@cache
 def _data(dataset: str) -> np.ndarray:
-    frame = pd.read_csv(FIXTURES / f"data_{dataset}.csv")
-    return frame.drop(columns="time").to_numpy(dtype=float).T  # [n_series, n_time]
+    return golden.series(FIXTURES, dataset)
 
 
-@cache
 def _golden(dataset: str) -> pd.DataFrame:
-    return pd.read_csv(FIXTURES / f"{dataset}.csv.gz")
+    return golden.results(FIXTURES, dataset)
 
 
 def _r_case(dataset: str, case: str, n_series: int) -> dict[str, np.ndarray]:

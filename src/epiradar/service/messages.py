@@ -153,18 +153,6 @@ def submit_fhir(writer: Writer, body: bytes, *, sender: str | None) -> tuple[dic
     return fhir_outcome(read, writer.apply(read.messages, channel="fhir", sender=sender))
 
 
-class BodyReader:
-    """Reads submitted bodies in a worker thread, so that the event loop keeps serving while a
-    large batch is parsed. (Worker processes were measured: copying the parsed visits back
-    cost more than the parsing they took off this process, on 2 cores.)"""
-
-    async def hl7(self, body: bytes) -> tuple[list[bytes], list[Message]]:
-        return await asyncio.to_thread(read_hl7_body, body)
-
-    async def fhir(self, body: bytes, sender: str | None) -> FhirRead:
-        return await asyncio.to_thread(read_fhir_body, body, sender)
-
-
 async def serve_async(
     settings: Settings, *, store: Store | None = None, ready: asyncio.Event | None = None
 ) -> None:
@@ -177,7 +165,6 @@ async def serve_async(
     # HTTP submissions run in worker threads and hand their messages to the loop: a short
     # switch interval keeps a ready thread from waiting out the default 5 ms for the GIL.
     sys.setswitchinterval(SWITCH_INTERVAL)
-    readers = BodyReader()
     owned = store is None
     store = store or Store(settings.db)
     writer = LoopMessageWriter(message_pipeline(store, settings))
@@ -187,7 +174,7 @@ async def serve_async(
         if settings.mllp_port is not None:
             mllp = MLLPServer(writer, settings.host, settings.mllp_port)
             await mllp.start()
-        app = create_app(settings, store, writer=writer, readers=readers)
+        app = create_app(settings, store, writer=writer)
         config = uvicorn.Config(
             app, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
         )

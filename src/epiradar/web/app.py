@@ -17,7 +17,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from epiradar import __version__
 from epiradar.config import Settings
 from epiradar.ingest.messages import LoopMessageWriter, MessageWriter
-from epiradar.service.messages import BodyReader
 from epiradar.store import Store
 from epiradar.web import api, feeds, ingest, pages
 from epiradar.web.templating import templates
@@ -36,7 +35,6 @@ def create_app(
     store: Store | None = None,
     *,
     writer: MessageWriter | LoopMessageWriter | None = None,
-    readers: BodyReader | None = None,
 ) -> FastAPI:
     """The web app over ``store`` (opened from ``settings.db`` when not given, and then closed
     when the app shuts down). ``writer`` takes the submitted messages; without one the app
@@ -64,7 +62,6 @@ def create_app(
     app.state.settings = settings
     app.state.store = opened
     app.state.writer = writer
-    app.state.readers = readers
 
     plotly_js = plotly_js_path()
 

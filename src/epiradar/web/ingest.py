@@ -4,6 +4,7 @@ visits. Each response is sent after the accepted visits are committed."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Annotated, Literal
 
@@ -31,14 +32,6 @@ def get_writer(request: Request) -> service.Writer:
                 state.writer = service.message_writer(state.store, state.settings)
                 state.owns_writer = True
     return state.writer
-
-
-def get_readers(request: Request) -> service.BodyReader:
-    """Where submitted bodies are read (worker processes when the server made them)."""
-    readers = getattr(request.app.state, "readers", None)
-    if readers is None:
-        readers = request.app.state.readers = service.BodyReader()
-    return readers
 
 
 def submitting_facility(request: Request, store: Annotated[Store, Depends(get_store)]) -> str:
@@ -100,7 +93,8 @@ async def ingest_hl7(request: Request, facility: FacilityDep, writer: WriterDep)
     x-application/hl7-v2+er7`` the reply is the ACK messages themselves (one per message, in
     order, separated by blank lines); otherwise JSON."""
     body = await _body(request)
-    parts, messages = await get_readers(request).hl7(body)
+    # parsed in a worker thread: the event loop keeps serving while a large batch is read
+    parts, messages = await asyncio.to_thread(service.read_hl7_body, body)
     outcomes = await writer.submit_async(messages, channel="http-hl7", sender=facility)
     accept = request.headers.get("accept", "")
     if any(t in accept for t in HL7_MEDIA_TYPES):
@@ -135,7 +129,7 @@ async def ingest_hl7(request: Request, facility: FacilityDep, writer: WriterDep)
 )
 async def ingest_fhir(request: Request, facility: FacilityDep, writer: WriterDep) -> Response:
     body = await _body(request)
-    read = await get_readers(request).fhir(body, facility)
+    read = await asyncio.to_thread(service.read_fhir_body, body, facility)
     outcomes = await writer.submit_async(read.messages, channel="fhir", sender=facility)
     outcome, status = service.fhir_outcome(read, outcomes)
     return JSONResponse(outcome, status_code=status, media_type="application/fhir+json")

@@ -1,0 +1,24 @@
+"""Readers of the golden fixtures written by the R scripts in ``r/``: each data set as a
+``data_<dataset>.csv`` (a ``time`` column, one column per series) and R's results as a gzipped
+``<dataset>.csv.gz``."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+@cache
+def series(fixtures: Path, dataset: str) -> np.ndarray:
+    """The counts of a data set: ``[n_series, n_time]``."""
+    frame = pd.read_csv(fixtures / f"data_{dataset}.csv")
+    return frame.drop(columns="time").to_numpy(dtype=float).T
+
+
+@cache
+def results(fixtures: Path, dataset: str) -> pd.DataFrame:
+    """R's results on a data set, every case."""
+    return pd.read_csv(fixtures / f"{dataset}.csv.gz")
