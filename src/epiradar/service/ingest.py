@@ -73,17 +73,4 @@ def infer_file_mapping(path: Path | str, store: Store | None = None) -> Mapping:
 
 def existing_store(settings: Settings) -> Store | None:
     """The configured store if its database exists and holds the schema (nothing is created)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
-
-    url = make_url(settings.db)
-    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).exists()):
-        return None
-    store = Store(settings.db)
-    try:
-        if store.schema_revision() is not None:
-            return store
-    except SQLAlchemyError:
-        pass
-    store.close()
-    return None
+    return Store.open_existing(settings.db)

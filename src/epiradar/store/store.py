@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from epiradar.model import (
     Alert,
@@ -39,6 +42,23 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine: Engine = make_engine(url)
+
+    @classmethod
+    def open_existing(cls, url: str) -> Store | None:
+        """The store at ``url`` if its database exists and holds the schema; creates nothing."""
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and not (
+            parsed.database and Path(parsed.database).exists()
+        ):
+            return None
+        store = cls(url)
+        try:
+            if store.schema_revision() is not None:
+                return store
+        except SQLAlchemyError:
+            pass
+        store.close()
+        return None
 
     def __repr__(self) -> str:
         return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
