@@ -1,4 +1,4 @@
-"""Readers of the golden fixtures written by the R scripts in ``r/``: each data set as a
+"""Readers of the golden fixtures written by the R scripts in ``tests/reference/``: each data set as a
 ``data_<dataset>.csv`` (a ``time`` column, one column per series) and R's results as a gzipped
 ``<dataset>.csv.gz``."""
 

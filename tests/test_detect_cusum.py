@@ -1,4 +1,4 @@
-"""CUSUM against R surveillance::algo.cusum golden fixtures (see r/cusum_golden.R)."""
+"""CUSUM against R surveillance::algo.cusum golden fixtures (see tests/reference/cusum_golden.R)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """farringtonFlexible against R surveillance::farringtonFlexible golden fixtures.
 
-See r/farrington_golden.R.
+See tests/reference/farrington_golden.R.
 """
 
 from __future__ import annotations

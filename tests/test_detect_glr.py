@@ -1,6 +1,6 @@
 """GLR charts against R surveillance::algo.glrpois / algo.glrnb golden fixtures.
 
-See r/glr_golden.R.
+See tests/reference/glr_golden.R.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Holt-Winters against R stats::HoltWinters/predict golden fixtures (see r/holt_winters_golden.R)."""
+"""Holt-Winters against R stats::HoltWinters/predict golden fixtures (see tests/reference/holt_winters_golden.R)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 # Golden fixtures for epiradar.detect.temporal.cusum: surveillance::algo.cusum on series
 # shipped with the surveillance package and on a seeded synthetic daily series.
 #
-# Re-run from the repository root:  Rscript r/cusum_golden.R
+# Re-run from the repository root:  Rscript tests/reference/cusum_golden.R
 # Writes tests/fixtures/cusum/:
 #   data_<dataset>.csv   observed counts, one row per time index (1-based `time`), one column
 #                        per series (empty = NA)

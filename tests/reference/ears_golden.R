@@ -1,7 +1,7 @@
 # Golden fixtures for epiradar.detect.temporal.ears: surveillance::earsC (C1, C2, C3)
 # on series shipped with the surveillance package and on a seeded synthetic daily series.
 #
-# Re-run from the repository root:  Rscript r/ears_golden.R
+# Re-run from the repository root:  Rscript tests/reference/ears_golden.R
 # Writes tests/fixtures/ears/:
 #   data_<dataset>.csv   observed counts, one row per time index (1-based `time`), one column
 #                        per series

@@ -2,7 +2,7 @@
 # weekly series shipped with the surveillance package, each wrapped as sts(observed, freq = 52)
 # (so epochAsDate = FALSE: reference weeks are the time index minus multiples of freq).
 #
-# Re-run from the repository root:  Rscript r/farrington_golden.R
+# Re-run from the repository root:  Rscript tests/reference/farrington_golden.R
 # Writes tests/fixtures/farrington/:
 #   data_<dataset>.csv   observed counts, one row per time index (1-based `time`), one column
 #                        per series

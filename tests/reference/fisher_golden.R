@@ -1,7 +1,7 @@
 # Golden fixtures for epiradar.trace.fisher: stats::fisher.test on many 2x2 tables and
 # stats::p.adjust(method = "BH").
 #
-# Re-run from the repository root:  Rscript r/fisher_golden.R
+# Re-run from the repository root:  Rscript tests/reference/fisher_golden.R
 # Writes tests/fixtures/fisher/tables.csv, one row per table [[a, b], [c, d]]
 # (rows cases / controls, columns exposed / unexposed):
 #   p_greater, p_two_sided          fisher.test(alternative = "greater" / "two.sided")$p.value

@@ -2,7 +2,7 @@
 # algo.glrnb (change = "intercept", dir = "inc", Mtilde = 1, mu0 given) on series shipped
 # with the surveillance package and on a seeded synthetic daily series.
 #
-# Re-run from the repository root:  Rscript r/glr_golden.R
+# Re-run from the repository root:  Rscript tests/reference/glr_golden.R
 # Writes tests/fixtures/glr/:
 #   data_<dataset>.csv   observed counts, one row per time index (1-based `time`), one column
 #                        per series

@@ -2,7 +2,7 @@
 # fixed alpha/beta/gamma, R's default start values) and predict.HoltWinters one step ahead
 # with its prediction interval, refitted prospectively on the data up to each monitored day.
 #
-# Re-run from the repository root:  Rscript r/holt_winters_golden.R
+# Re-run from the repository root:  Rscript tests/reference/holt_winters_golden.R
 # Writes tests/fixtures/holt_winters/:
 #   data.csv.gz     observed counts, one row per time index (1-based `time`), one column per
 #                   series
