@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,9 +22,21 @@ CONFIG_FILE_ENV = "EPIRADAR_CONFIG"
 
 
 class DetectSettings(BaseModel):
-    """Temporal detection (EARS, Hutwagner et al. 2003) over region x syndrome daily counts."""
+    """Temporal detection over region x syndrome counts: which detectors, and how many alarms
+    reach people (``burden``)."""
 
-    methods: list[Literal["C1", "C2", "C3"]] = ["C1", "C2", "C3"]
+    methods: list[str] = Field(
+        ["C1", "C2", "C3"],
+        description="detectors run on every syndrome: daily ones (C1, C2, C3, ewma, "
+        "regression, ewma_regression, holt_winters, ...) on daily counts, weekly ones "
+        "(farrington, farrington_original) on 7-day sums",
+    )
+    by_syndrome: dict[Syndrome, list[str]] = Field(
+        {}, description="detectors of a syndrome, replacing `methods` for it"
+    )
+    params: dict[str, dict[str, Any]] = Field(
+        {}, description="a detector's own settings, e.g. [detect.params.ewma] baseline = 28"
+    )
     baseline: int = Field(7, ge=3, description="days in the moving baseline")
     alpha: float = Field(0.001, gt=0, lt=0.5, description="one-sided level of each daily test")
     min_sigma: float = Field(0.5, ge=0, description="floor on the baseline standard deviation")
@@ -40,6 +52,43 @@ class DetectSettings(BaseModel):
         True, description="signals must also be improbable as overdispersed counts"
     )
     city: bool = Field(True, description="also monitor the whole city as one series")
+    burden: Literal["none", "fdr", "hierarchical"] = Field(
+        "none",
+        description="false-alarm burden control across the run's series: each detector's own "
+        "alarms, one false-discovery-rate family per day, or city -> district -> region "
+        "tested top-down (see docs/detection.md)",
+    )
+    fdr_level: float = Field(0.05, gt=0, lt=0.5, description="FDR level of burden control")
+
+    @field_validator("methods")
+    @classmethod
+    def _known_methods(cls, value: list[str]) -> list[str]:
+        return _check_detectors(value)
+
+    @field_validator("by_syndrome")
+    @classmethod
+    def _known_by_syndrome(cls, value: dict[Syndrome, list[str]]) -> dict[Syndrome, list[str]]:
+        for names in value.values():
+            _check_detectors(names)
+        return value
+
+    @model_validator(mode="after")
+    def _known_params(self) -> DetectSettings:
+        _check_detectors(list(self.params), what="[detect.params] names")
+        return self
+
+    def methods_by_syndrome(self) -> dict[Syndrome, list[str]]:
+        """The detectors of each monitored syndrome."""
+        return {s: self.by_syndrome.get(s, self.methods) for s in self.syndromes}
+
+
+def _check_detectors(names: list[str], what: str = "detectors") -> list[str]:
+    from epiradar.detect.temporal.registry import DETECTORS
+
+    unknown = [n for n in names if n not in DETECTORS]
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown}; known: {', '.join(DETECTORS)}")
+    return names
 
 
 class TraceSettings(BaseModel):

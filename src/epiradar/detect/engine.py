@@ -1,23 +1,55 @@
 """Run the configured temporal detectors over every region x syndrome series at once.
 
-EARS (Hutwagner et al. 2003, 2005) looks only at the day itself and earlier days, so one
-vectorised pass over the whole history equals a prospective day-by-day replay.
+Every detector looks only at the day it judges and earlier days, so one vectorised pass over the
+judged period equals a prospective day-by-day replay. Daily detectors read the daily counts;
+weekly ones (Farrington) read 7-day sums whose last week ends on the last day, judged on the
+days that end a week. ``burden`` then decides which (series, day) pairs become signals:
+
+- ``"none"``: every detector's own alarm (with the count guard) is a signal.
+- ``"fdr"``: the day's p-values of all series form one Benjamini-Hochberg family at
+  ``fdr_level``.
+- ``"hierarchical"``: city -> district -> region, tested top-down (``detect.burden``); only
+  the deepest unusual area of each event becomes a signal. District series (the sums of their
+  regions) are added for this.
+
+With several detectors on one series a day's p-value is the smallest, Bonferroni-corrected
+for the number of detectors that judged it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 from scipy.stats import nbinom, poisson
 
+from epiradar.detect.burden import benjamini_hochberg, hierarchical_fdr
 from epiradar.detect.temporal import DETECTORS
 from epiradar.detect.temporal.ears import DEFAULT_ALPHA
 from epiradar.model import Signal, Syndrome
 
 SeriesKey = tuple[str | None, Syndrome]
+Burden = Literal["none", "fdr", "hierarchical"]
+_EARS = ("C1", "C2", "C3")
+
+
+@dataclass
+class _Judged:
+    """One detector's verdicts on some series over the judged days (rows x day columns)."""
+
+    method: str
+    rows: npt.NDArray[np.intp]
+    days: npt.NDArray[np.intp]  # 0-based day index of each column (a week's last day)
+    observed: npt.NDArray[np.float64]
+    expected: npt.NDArray[np.float64]
+    upperbound: npt.NDArray[np.float64]
+    pvalue: npt.NDArray[np.float64]
+    alarm: npt.NDArray[np.bool_]
 
 
 def detect_signals(
@@ -25,7 +57,8 @@ def detect_signals(
     keys: Sequence[SeriesKey],
     dates: Sequence[dt.date],
     *,
-    methods: Sequence[str] = ("C1", "C2", "C3"),
+    methods: Sequence[str] | Mapping[Syndrome | str, Sequence[str]] = _EARS,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
     baseline: int = 7,
     alpha: float | None = 0.001,
     min_sigma: float = 0.5,
@@ -34,61 +67,291 @@ def detect_signals(
     count_guard: bool = True,
     min_expected: float = 0.5,
     dispersion_days: int = 84,
+    burden: Burden = "none",
+    fdr_level: float = 0.05,
+    areas: Mapping[str, str] | None = None,
 ) -> list[Signal]:
     """Signals: each (day, series, method) that alarms with at least ``min_observed`` visits.
 
     ``counts[i, j]`` is the count of series ``keys[i] = (region_id or None for the city,
     syndrome)`` on ``dates[j]`` (consecutive days). Days from ``monitor_start`` (default: the
-    first day each method can evaluate) to the last are evaluated. One ``alpha`` serves every
+    first day each method can evaluate) to the last are evaluated. ``methods`` names detectors
+    of ``DETECTORS`` (daily or weekly), for every syndrome or per syndrome (a mapping; a
+    syndrome absent from it is not judged). ``params[name]`` overrides a detector's product
+    defaults; ``baseline`` and ``min_sigma`` are the EARS ones. One ``alpha`` serves every
     method; ``None`` takes each method's own default. Sorted by date, method, then series.
 
     ``count_guard``: EARS judges a day against the sample standard deviation of a 7-day
     baseline, which is itself very noisy: sparse series (a few visits a day) reach absurd
     z-scores with one extra visit, and overdispersed ones (day-of-week, city-wide swings) alarm
-    far above ``alpha``. With the guard a day must also be improbable as a negative-binomial
-    count with the baseline mean (floored at ``min_expected``) and the series' own
-    overdispersion, estimated from the ``dispersion_days`` before that day, at the same
-    ``alpha``; the signal's p-value is the larger of the two tails. Without overdispersion the
-    guard is the Poisson tail. Every day still uses only earlier data (and itself).
+    far above ``alpha``. With the guard a daily detector's day must also be improbable as a
+    negative-binomial count with the detector's expected value (floored at ``min_expected``)
+    and the series' own overdispersion, estimated from the ``dispersion_days`` before that
+    day, at the same ``alpha``; the signal's p-value is the larger of the two tails. Without
+    overdispersion the guard is the Poisson tail. Every day still uses only earlier data (and
+    itself). Weekly detectors model overdispersion themselves and are not guarded.
+
+    ``burden`` and ``fdr_level``: see the module docstring. ``areas`` maps a region id to its
+    district (``Region.parent_id``); with ``"hierarchical"`` each district becomes a series
+    (the sum of its regions, id = the district id) between its regions and the city.
     """
     y = np.asarray(counts, dtype=float)
     if y.ndim != 2 or y.shape != (len(keys), len(dates)):
         raise ValueError(f"counts {y.shape} do not match {len(keys)} keys x {len(dates)} dates")
     _check_consecutive(dates)
-    unknown = [m for m in methods if m not in DETECTORS]
+    if burden not in ("none", "fdr", "hierarchical"):
+        raise ValueError(f"unknown burden control {burden!r}; expected none, fdr or hierarchical")
+    keys = list(keys)
+    by_syndrome = _methods_by_syndrome(methods, keys)
+    parent = None
+    if burden == "hierarchical":
+        y, keys, parent = _with_districts(y, keys, areas or {})
+    start = 0 if monitor_start is None or not dates else max(0, (monitor_start - dates[0]).days)
+    size = nb_size(y, baseline, dispersion_days) if count_guard else None
+    weekday0 = dates[0].weekday() if dates else 0
+    judged: list[_Judged] = []
+    for method in sorted({m for names in by_syndrome.values() for m in names}, key=_order):
+        rows = np.array(
+            [i for i, (_, s) in enumerate(keys) if method in by_syndrome.get(str(s), ())],
+            dtype=np.intp,
+        )
+        if rows.size == 0:
+            continue
+        overrides = dict((params or {}).get(method, {}))
+        if method in _EARS:
+            overrides = {"baseline": baseline, "min_sigma": min_sigma, **overrides}
+        one = _judge(method, y[rows], rows, start, alpha, overrides, weekday0)
+        if one is None:
+            continue
+        if count_guard and DETECTORS[method].frequency == "daily":
+            rate = np.maximum(np.nan_to_num(one.expected), min_expected)
+            one.pvalue = np.fmax(one.pvalue, count_tail(one.observed, rate, size[rows][:, one.days]))
+            one.alarm &= one.pvalue <= _level(method, alpha, overrides)
+        judged.append(one)
+    if burden == "none":
+        return _own_alarms(judged, keys, dates, min_observed)
+    return _controlled(judged, keys, dates, y.shape[0], parent, burden, fdr_level, min_observed)
+
+
+def _order(method: str) -> tuple[int, str]:
+    names = list(DETECTORS)
+    return (names.index(method) if method in names else len(names), method)
+
+
+def _methods_by_syndrome(
+    methods: Sequence[str] | Mapping[Syndrome | str, Sequence[str]], keys: Sequence[SeriesKey]
+) -> dict[str, tuple[str, ...]]:
+    if isinstance(methods, Mapping):
+        chosen = {str(Syndrome(s)): tuple(m) for s, m in methods.items()}
+    else:
+        chosen = {str(s): tuple(methods) for _, s in keys}
+    unknown = sorted({m for names in chosen.values() for m in names if m not in DETECTORS})
     if unknown:
         raise ValueError(f"unknown detectors {unknown}; known: {sorted(DETECTORS)}")
-    start = 0 if monitor_start is None or not dates else (monitor_start - dates[0]).days
-    size = nb_size(y, baseline, dispersion_days) if count_guard else None
-    signals: list[tuple[int, int, int, Signal]] = []
-    for order, method in enumerate(methods):
-        result = DETECTORS[method](y, baseline=baseline, alpha=alpha, min_sigma=min_sigma)
-        columns = np.flatnonzero(result.monitor >= start)
-        days = result.monitor[columns]
+    return chosen
+
+
+def _level(method: str, alpha: float | None, overrides: Mapping[str, Any]) -> float:
+    """The per-test level a detector alarms at (its own default when ``alpha`` is None)."""
+    spec = DETECTORS[method]
+    if spec.alpha_keyword is None:
+        return 0.05
+    value = overrides.get(spec.alpha_keyword, alpha)
+    if value is None:
+        if method in DEFAULT_ALPHA:
+            return DEFAULT_ALPHA[method]
+        value = inspect.signature(spec.function).parameters[spec.alpha_keyword].default
+    return float(value)
+
+
+def _judge(
+    method: str,
+    y: np.ndarray,
+    rows: np.ndarray,
+    start: int,
+    alpha: float | None,
+    overrides: dict[str, Any],
+    weekday0: int,
+) -> _Judged | None:
+    """Run one detector on the judged days (or the weeks ending on them)."""
+    spec = DETECTORS[method]
+    kwargs = spec.arguments(alpha, overrides)
+    if spec.needs_weekday:
+        kwargs["weekday0"] = weekday0
+    n_days = y.shape[1]
+    if spec.frequency == "daily":
+        first = max(start, spec.first_monitor(kwargs))
+        monitor = np.arange(first, n_days, dtype=np.intp)
+        if monitor.size == 0:
+            return None
+        result = spec.function(y, **kwargs, monitor=monitor)
+        days = result.monitor
         observed = y[:, days]
-        hit = result.alarm[:, columns] & (observed >= min_observed)
-        pvalue = result.pvalue[:, columns]
-        if count_guard:
-            rate = np.maximum(np.nan_to_num(result.expected[:, columns]), min_expected)
-            pvalue = np.fmax(pvalue, count_tail(observed, rate, size[:, days]))
-            hit &= pvalue <= (alpha if alpha is not None else DEFAULT_ALPHA[method])
-        for i, k in zip(*np.nonzero(hit), strict=True):
-            t = int(days[k])
-            region_id, syndrome = keys[i]
-            c = columns[k]
-            signal = Signal(
-                date=dates[t],
-                region_id=region_id,
-                syndrome=Syndrome(syndrome),
-                detector=method,
-                observed=float(y[i, t]),
-                expected=float(result.expected[i, c]),
-                upperbound=float(result.upperbound[i, c]),
-                p_value=float(pvalue[i, k]),
+    else:
+        weekly, ends = weekly_sums(y)
+        judged_weeks = np.flatnonzero(ends >= start)
+        if judged_weeks.size == 0:
+            return None
+        kwargs = _fit_history(kwargs, int(judged_weeks[0]))
+        if kwargs is None:
+            return None
+        first = spec.first_monitor(kwargs)
+        monitor = judged_weeks[judged_weeks >= first]
+        if monitor.size == 0:
+            return None
+        result = spec.function(weekly, **kwargs, monitor=monitor)
+        days = ends[result.monitor]
+        observed = weekly[:, result.monitor]
+    return _Judged(
+        method=method,
+        rows=rows,
+        days=days,
+        observed=observed,
+        expected=result.expected,
+        upperbound=result.upperbound,
+        pvalue=result.pvalue,
+        alarm=result.alarm.copy(),
+    )
+
+
+def weekly_sums(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """7-day sums ``[n_series, n_weeks]`` whose last week ends on the last day, and the 0-based
+    day index each week ends on (an incomplete first week is left out)."""
+    n_weeks = y.shape[1] // 7
+    first = y.shape[1] - 7 * n_weeks
+    weeks = y[:, first:].reshape(y.shape[0], n_weeks, 7).sum(axis=2)
+    ends = first + 7 * np.arange(n_weeks, dtype=np.intp) + 6
+    return weeks, ends
+
+
+def _fit_history(kwargs: dict[str, Any], first_judged: int) -> dict[str, Any] | None:
+    """Farrington's ``b`` (years back) lowered to the history there is; None when not a year."""
+    if "b" not in kwargs:
+        return kwargs
+    freq, w = int(kwargs.get("freq", 52)), int(kwargs.get("w", 3))
+    years = (first_judged - w) // freq
+    if years < 1:
+        return None
+    return {**kwargs, "b": min(int(kwargs["b"]), years)}
+
+
+def _own_alarms(
+    judged: list[_Judged], keys: Sequence[SeriesKey], dates: Sequence[dt.date], min_observed: int
+) -> list[Signal]:
+    signals: list[tuple[int, int, int, Signal]] = []
+    for order, one in enumerate(judged):
+        hit = one.alarm & (one.observed >= min_observed)
+        for r, c in zip(*np.nonzero(hit), strict=True):
+            signals.append(
+                (int(one.days[c]), order, int(one.rows[r]), _signal(one, r, c, keys, dates))
             )
-            signals.append((t, order, int(i), signal))
     signals.sort(key=lambda s: s[:3])
     return [s[3] for s in signals]
+
+
+def _signal(
+    one: _Judged,
+    r: int,
+    c: int,
+    keys: Sequence[SeriesKey],
+    dates: Sequence[dt.date],
+    p_value: float | None = None,
+) -> Signal:
+    region_id, syndrome = keys[int(one.rows[r])]
+    return Signal(
+        date=dates[int(one.days[c])],
+        region_id=region_id,
+        syndrome=Syndrome(syndrome),
+        detector=one.method,
+        observed=float(one.observed[r, c]),
+        expected=float(one.expected[r, c]),
+        upperbound=float(one.upperbound[r, c]),
+        p_value=float(one.pvalue[r, c] if p_value is None else p_value),
+    )
+
+
+def _controlled(
+    judged: list[_Judged],
+    keys: Sequence[SeriesKey],
+    dates: Sequence[dt.date],
+    n_series: int,
+    parent: np.ndarray | None,
+    burden: Burden,
+    q: float,
+    min_observed: int,
+) -> list[Signal]:
+    """Signals of the (series, day) pairs that survive burden control."""
+    all_days = np.unique(np.concatenate([one.days for one in judged])) if judged else []
+    if len(all_days) == 0:
+        return []
+    col = {int(d): k for k, d in enumerate(all_days)}
+    best = np.full((n_series, len(all_days)), np.inf)
+    which = np.full(best.shape, -1, dtype=np.intp)  # the judged detector holding the best p
+    where = np.full(best.shape, -1, dtype=np.intp)  # ... and its column
+    n_tests = np.zeros(best.shape, dtype=np.intp)
+    for j, one in enumerate(judged):
+        cols = np.array([col[int(d)] for d in one.days], dtype=np.intp)
+        p = one.pvalue
+        ok = ~np.isnan(p)
+        sub = best[np.ix_(one.rows, cols)]
+        better = ok & (p < sub)
+        sub = np.where(better, p, sub)
+        best[np.ix_(one.rows, cols)] = sub
+        w = which[np.ix_(one.rows, cols)]
+        which[np.ix_(one.rows, cols)] = np.where(better, j, w)
+        c = where[np.ix_(one.rows, cols)]
+        where[np.ix_(one.rows, cols)] = np.where(better, np.arange(cols.size)[np.newaxis, :], c)
+        n_tests[np.ix_(one.rows, cols)] += ok
+    pvalue = np.where(n_tests > 0, np.minimum(1.0, best * np.maximum(n_tests, 1)), np.nan)
+    if burden == "fdr":
+        chosen, reported_p = benjamini_hochberg(pvalue, q, axis=0), pvalue
+    else:
+        result = hierarchical_fdr(pvalue, parent, q)
+        chosen, reported_p = result.reported, result.combined
+    signals: list[tuple[int, int, int, Signal]] = []
+    row_of = [{int(r): k for k, r in enumerate(one.rows)} for one in judged]
+    for i, k in zip(*np.nonzero(chosen), strict=True):
+        one = judged[which[i, k]]
+        r, c = row_of[which[i, k]][int(i)], where[i, k]
+        if one.observed[r, c] < min_observed:
+            continue
+        signal = _signal(one, r, c, keys, dates, float(reported_p[i, k]))
+        signals.append((int(all_days[k]), int(which[i, k]), int(i), signal))
+    signals.sort(key=lambda s: s[:3])
+    return [s[3] for s in signals]
+
+
+def _with_districts(
+    y: np.ndarray, keys: list[SeriesKey], areas: Mapping[str, str]
+) -> tuple[np.ndarray, list[SeriesKey], np.ndarray]:
+    """Add a series per (district, syndrome) and the parent index of every series."""
+    syndromes = list(dict.fromkeys(str(s) for _, s in keys))
+    city_row = {str(s): i for i, (r, s) in enumerate(keys) if r is None}
+    region_ids = {r for r, _ in keys if r is not None}
+    clash = sorted({d for d in areas.values() if d in region_ids})
+    districts = sorted({d for r, d in areas.items() if d and r in region_ids and d not in clash})
+    new_keys = list(keys)
+    index: dict[tuple[str, str], int] = {}
+    for s in syndromes:
+        for d in districts:
+            index[(d, s)] = len(new_keys)
+            new_keys.append((d, Syndrome(s)))
+    extra = np.zeros((len(new_keys) - len(keys), y.shape[1]))
+    parent = np.full(len(new_keys), -1, dtype=np.intp)
+    for i, (r, s) in enumerate(keys):
+        if r is None:
+            continue
+        up = areas.get(r)
+        s = str(s)
+        target = index.get((up, s)) if up is not None else None
+        if target is None and up in clash:
+            target = next((j for j, k in enumerate(keys) if k == (up, Syndrome(s))), None)
+        if target is not None and target >= len(keys):
+            extra[target - len(keys)] += y[i]
+        parent[i] = target if target is not None else city_row.get(s, -1)
+    for (_, s), j in index.items():
+        parent[j] = city_row.get(s, -1)
+    return np.vstack([y, extra]), new_keys, parent
 
 
 def _check_consecutive(dates: Sequence[dt.date]) -> None:

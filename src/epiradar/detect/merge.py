@@ -3,7 +3,9 @@
 Two signals of one syndrome are linked when their regions are the same or neighbours and their
 dates are at most ``gap_days`` apart; each connected component is one alert (a space-time
 cluster of EARS signals, Hutwagner et al. 2003). City-level signals (``region_id=None``) link
-only to each other.
+only to each other. A signal of a district (hierarchical burden control, ``areas``) stands for
+its member regions: it links to a signal whose regions overlap or neighbour its own, and an
+alert lists the member regions.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Literal
 
 from epiradar.model import Alert, Severity, Signal
@@ -27,6 +29,7 @@ def merge_signals(
     *,
     gap_days: int = 1,
     correction: Correction = "sidak",
+    areas: Mapping[str, Collection[str]] | None = None,
 ) -> list[Alert]:
     """One alert per connected component of signals; sorted by first alarm, then severity.
 
@@ -37,7 +40,9 @@ def merge_signals(
     Bonferroni ``min(1, n p)`` or none. ``id`` is ``{syndrome}-{start:%Y%m%d}-{first region or
     'city'}``, suffixed ``-2``, ``-3``... when several alerts share it.
     """
-    groups = group_signals(signals, neighbours, gap_days=gap_days, correction=correction)
+    groups = group_signals(
+        signals, neighbours, gap_days=gap_days, correction=correction, areas=areas
+    )
     return [alert for alert, _ in groups]
 
 
@@ -47,8 +52,11 @@ def group_signals(
     *,
     gap_days: int = 1,
     correction: Correction = "sidak",
+    areas: Mapping[str, Collection[str]] | None = None,
 ) -> list[tuple[Alert, list[Signal]]]:
-    """Like ``merge_signals``, each alert paired with the signals it merges."""
+    """Like ``merge_signals``, each alert paired with the signals it merges.
+
+    ``areas`` maps a district id to its member region ids (see the module docstring)."""
     if gap_days < 0:
         raise ValueError("gap_days must be non-negative")
     cells: dict[_CellKey, list[Signal]] = defaultdict(list)
@@ -60,6 +68,7 @@ def group_signals(
     for k in keys:
         by_day[(k[0], k[2])].append(k)
     adjacent = _undirected(neighbours)
+    footprint = _Footprints(adjacent, areas or {})
     parent = list(range(len(keys)))
 
     def find(i: int) -> int:
@@ -72,14 +81,14 @@ def group_signals(
         syndrome, region, day = k
         for delta in range(gap_days + 1):
             for other in by_day.get((syndrome, day + dt.timedelta(days=delta)), ()):
-                if other != k and _linked(region, other[1], adjacent):
+                if other != k and footprint.linked(region, other[1]):
                     a, b = find(index[k]), find(index[other])
                     parent[max(a, b)] = min(a, b)
     components: dict[int, list[_CellKey]] = defaultdict(list)
     for k in keys:
         components[find(index[k])].append(k)
     groups = [
-        (_alert(members, cells, correction), [sig for k in members for sig in cells[k]])
+        (_alert(members, cells, correction, footprint), [sig for k in members for sig in cells[k]])
         for members in components.values()
     ]
     return _sorted_with_unique_ids(groups)
@@ -94,14 +103,44 @@ def _undirected(neighbours: Mapping[str, set[str]]) -> dict[str, set[str]]:
     return adjacent
 
 
-def _linked(a: str | None, b: str | None, adjacent: Mapping[str, set[str]]) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return a == b or b in adjacent.get(a, ())
+class _Footprints:
+    """The regions a signal stands for, and whether two signals' regions touch."""
+
+    def __init__(
+        self, adjacent: Mapping[str, set[str]], areas: Mapping[str, Collection[str]]
+    ) -> None:
+        self._adjacent = adjacent
+        self._areas = {a: frozenset(m) for a, m in areas.items()}
+        self._reach: dict[str, frozenset[str]] = {}
+
+    def regions(self, region: str) -> frozenset[str]:
+        return self._areas.get(region, frozenset((region,)))
+
+    def _reach_of(self, region: str) -> frozenset[str]:
+        """The footprint and every region next to it."""
+        if region not in self._reach:
+            own = self.regions(region)
+            near = set(own)
+            for r in own:
+                near |= self._adjacent.get(r, set())
+            self._reach[region] = frozenset(near)
+        return self._reach[region]
+
+    def linked(self, a: str | None, b: str | None) -> bool:
+        if a is None or b is None:
+            return a is None and b is None
+        if a == b:
+            return True
+        if a not in self._areas and b not in self._areas:
+            return b in self._adjacent.get(a, ())
+        return not self._reach_of(a).isdisjoint(self.regions(b))
 
 
 def _alert(
-    members: list[_CellKey], cells: Mapping[_CellKey, list[Signal]], correction: Correction
+    members: list[_CellKey],
+    cells: Mapping[_CellKey, list[Signal]],
+    correction: Correction,
+    footprint: _Footprints,
 ) -> Alert:
     member_signals = [s for k in members for s in cells[k]]
     observed = sum(cells[k][0].observed for k in members)
@@ -109,7 +148,7 @@ def _alert(
     n = len(member_signals)
     p_value = _corrected(min(s.p_value for s in member_signals), n, correction)
     start = min(k[2] for k in members)
-    regions = sorted({k[1] for k in members if k[1] is not None})
+    regions = sorted({r for k in members if k[1] is not None for r in footprint.regions(k[1])})
     syndrome = member_signals[0].syndrome
     return Alert(
         id=f"{syndrome}-{start:%Y%m%d}-{regions[0] if regions else 'city'}",

@@ -86,17 +86,30 @@ def run_detection(
         counts,
         keys,
         dates,
-        methods=tuple(cfg.methods),
+        methods=cfg.methods_by_syndrome(),
+        params=cfg.params,
         baseline=cfg.baseline,
         alpha=cfg.alpha,
         min_sigma=cfg.min_sigma,
         min_observed=cfg.min_observed,
         monitor_start=start,
         count_guard=cfg.count_guard,
+        burden=cfg.burden,
+        fdr_level=cfg.fdr_level,
+        areas={r.id: r.parent_id for r in regions if r.parent_id},
     )
     neighbours = region_adjacency(regions)
+    region_ids = {r.id for r in regions}
+    district_regions: dict[str, list[str]] = {}
+    for r in regions:
+        if r.parent_id and r.parent_id not in region_ids:
+            district_regions.setdefault(r.parent_id, []).append(r.id)
     groups = group_signals(
-        signals, neighbours, gap_days=cfg.merge_gap_days, correction=cfg.p_correction
+        signals,
+        neighbours,
+        gap_days=cfg.merge_gap_days,
+        correction=cfg.p_correction,
+        areas=district_regions,
     )
     alerts = [alert for alert, _ in groups]
     members = [(alert.id, signal) for alert, group in groups for signal in group]

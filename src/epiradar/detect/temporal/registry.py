@@ -1,32 +1,150 @@
-"""The temporal detectors by name; a new detector is one module and one line here."""
+"""The detectors the product can run, by name: a new detector is one module and one entry here.
+
+Each entry fixes what the product needs to call a detector the same way as every other one: the
+series frequency it reads (daily counts, or weekly sums), its defaults in the product (each
+overridable in ``epiradar.toml`` under ``[detect.params.<name>]``), which keyword takes the
+run's per-test level ``alpha``, whether it needs the weekday of the first day, and the first
+time index it can judge. Calling an entry calls its function with its fixed arguments, so
+``DETECTORS["C1"](counts, baseline=7)`` is ``ears(counts, method="C1", baseline=7)``.
+"""
 
 from __future__ import annotations
 
-from functools import partial
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
 
 import numpy.typing as npt
 
-from epiradar.detect.temporal.ears import ears
+from epiradar.detect.temporal.ears import ears, first_monitor_day
+from epiradar.detect.temporal.essence import (
+    MIN_BASELINE,
+    ewma,
+    ewma_regression_switch,
+    regression_dow,
+)
+from epiradar.detect.temporal.farrington import (
+    FARRINGTON_IMPROVED,
+    FARRINGTON_ORIGINAL,
+    farrington_flexible,
+)
+from epiradar.detect.temporal.holt_winters import holt_winters
 from epiradar.detect.temporal.result import DetectionResult
 
-
-class Detector(Protocol):
-    """``detector(counts[n_series, n_time], **params) -> DetectionResult``."""
-
-    def __call__(
-        self,
-        counts: npt.ArrayLike,
-        *,
-        baseline: int = ...,
-        alpha: float | None = ...,
-        min_sigma: float = ...,
-        monitor: npt.ArrayLike | None = ...,
-    ) -> DetectionResult: ...
+Frequency = Literal["daily", "weekly"]
 
 
-DETECTORS: dict[str, Detector] = {
-    "C1": partial(ears, method="C1"),
-    "C2": partial(ears, method="C2"),
-    "C3": partial(ears, method="C3"),
-}
+@dataclass(frozen=True)
+class Detector:
+    """A temporal detector as the product runs it (see the module docstring)."""
+
+    name: str
+    function: Callable[..., DetectionResult]
+    frequency: Frequency
+    first: Callable[[Mapping[str, Any]], int]
+    description: str
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    alpha_keyword: str | None = "alpha"
+    needs_weekday: bool = False
+
+    def __call__(self, counts: npt.ArrayLike, **params: Any) -> DetectionResult:
+        return self.function(counts, **{**self.fixed, **params})
+
+    def arguments(
+        self, alpha: float | None, overrides: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The keyword arguments of a product run: defaults < the run's ``alpha`` < overrides."""
+        kwargs = {**self.fixed, **self.defaults}
+        if alpha is not None and self.alpha_keyword is not None:
+            kwargs[self.alpha_keyword] = alpha
+        kwargs.update(overrides or {})
+        return kwargs
+
+    def first_monitor(self, kwargs: Mapping[str, Any]) -> int:
+        """The first 0-based time index the detector can judge with ``kwargs``."""
+        return int(self.first(kwargs))
+
+
+def _essence_first(kw: Mapping[str, Any]) -> int:
+    return MIN_BASELINE + int(kw.get("guard", 2))
+
+
+def _farrington_first(kw: Mapping[str, Any]) -> int:
+    return int(kw.get("b", 5)) * int(kw.get("freq", 52)) + int(kw.get("w", 3))
+
+
+def _ears(method: str, text: str) -> Detector:
+    return Detector(
+        name=method,
+        function=ears,
+        frequency="daily",
+        first=lambda kw: first_monitor_day(kw["method"], int(kw.get("baseline", 7))),
+        description=text,
+        fixed={"method": method},
+    )
+
+
+_ENTRIES = [
+    _ears("C1", "EARS C1: the day against the 7 days before it (Hutwagner et al. 2003)"),
+    _ears("C2", "EARS C2: as C1 with a 2-day guard band"),
+    _ears("C3", "EARS C3: C2 excesses summed over 3 days (Hutwagner et al. 2005)"),
+    Detector(
+        name="ewma",
+        function=ewma,
+        frequency="daily",
+        first=_essence_first,
+        description="NSSP-ESSENCE EWMA, 28-day baseline, 2-day guard band (CDC Rnssp)",
+        defaults={"baseline": 28, "guard": 2},
+        alpha_keyword="red",
+    ),
+    Detector(
+        name="regression",
+        function=regression_dow,
+        frequency="daily",
+        first=_essence_first,
+        description="NSSP-ESSENCE adaptive regression with day-of-week terms (CDC Rnssp)",
+        defaults={"baseline": 28, "guard": 2},
+        alpha_keyword="red",
+        needs_weekday=True,
+    ),
+    Detector(
+        name="ewma_regression",
+        function=ewma_regression_switch,
+        frequency="daily",
+        first=_essence_first,
+        description="NSSP-ESSENCE regression/EWMA switch at adjusted R^2 0.60 (CDC Rnssp)",
+        defaults={"baseline": 28, "guard": 2},
+        alpha_keyword="red",
+        needs_weekday=True,
+    ),
+    Detector(
+        name="holt_winters",
+        function=holt_winters,
+        frequency="daily",
+        first=lambda kw: 2 * int(kw.get("period", 7)),
+        description="additive Holt-Winters one-day-ahead forecast, weekly season "
+        "(Mathes et al. 2017)",
+        defaults={"alpha": 0.1, "beta": False, "gamma": 0.2, "period": 7},
+        alpha_keyword="alpha_level",
+    ),
+    Detector(
+        name="farrington",
+        function=farrington_flexible,
+        frequency="weekly",
+        first=_farrington_first,
+        description="improved Farrington on weekly counts (Noufaily et al. 2013)",
+        defaults={**FARRINGTON_IMPROVED, "b": 5, "w": 3, "freq": 52},
+    ),
+    Detector(
+        name="farrington_original",
+        function=farrington_flexible,
+        frequency="weekly",
+        first=_farrington_first,
+        description="original Farrington on weekly counts (Farrington et al. 1996)",
+        defaults={**FARRINGTON_ORIGINAL, "b": 5, "w": 3, "freq": 52},
+    ),
+]
+
+DETECTORS: Mapping[str, Detector] = MappingProxyType({d.name: d for d in _ENTRIES})
