@@ -137,3 +137,32 @@ def test_malformed_city_is_refused_naming_file_feature_and_field(city_dir, tmp_p
     (broken / "regions.geojson").write_text(json.dumps(regions))
     result = run("load-city", broken, "--db", f"sqlite:///{tmp_path / 'c.db'}", code=1)
     assert "regions.geojson: feature 2: population: missing" in result.output
+
+
+def test_detect_replay_compares_settings_and_stores_nothing(city_dir, tmp_path):
+    db = f"sqlite:///{tmp_path / 'replay.db'}"
+    run("load-city", city_dir, "--db", db)
+    run("ingest", city_dir / "visits.csv", "--db", db, "--no-progress")
+    proposed = tmp_path / "proposed.toml"
+    proposed.write_text(
+        '[detect]\nmethods = ["C2", "ewma", "farrington"]\nburden = "hierarchical"\n'
+        "fdr_level = 0.01\n",
+        encoding="utf-8",
+    )
+    out = run("detect", "--replay", "--config", proposed, "--db", db).output
+    assert "replay" in out and "current" in out and "proposed" in out
+    as_json = json.loads(
+        run("detect", "--replay", "--config", proposed, "--json", "--db", db).stdout
+    )
+    assert all(set(a["detector"].split(",")) <= {"C2", "ewma", "farrington"} for a in as_json)
+    store = Store(db)
+    try:
+        assert store.alerts() == []  # a replay stores nothing
+    finally:
+        store.close()
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text('[detect]\nmethods = ["C9"]\n', encoding="utf-8")
+    assert "C9" in run("detect", "--replay", "--config", wrong, "--db", db, code=1).output
+    missing = run("detect", "--replay", "--config", tmp_path / "none.toml", "--db", db, code=1)
+    assert "does not exist" in missing.output
+    assert "--replay" in run("detect", "--config", proposed, "--db", db, code=1).output

@@ -255,31 +255,51 @@ def detect(
     end: Annotated[
         str | None, typer.Option(help="Last day to judge (default: last day with data).")
     ] = None,
+    replay: Annotated[
+        bool,
+        typer.Option(
+            "--replay",
+            help="Rerun history (default: all of it) with the settings of --config beside the "
+            "current ones and compare; stores nothing.",
+        ),
+    ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="With --replay: the TOML file of the proposed settings."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print alerts as JSON.")] = False,
     db: DbOption = None,
 ) -> None:
     """Replay detection day by day over a period (each day sees only data up to that day)."""
-    from epiradar.service.detection import NoDataError, run_detection
+    from epiradar.service.detection import NoDataError, replay_detection, run_detection
 
     settings = _settings(db)
+    if config is not None and not replay:
+        raise _fail("--config goes with --replay (to run with other settings, set EPIRADAR_CONFIG)")
     try:
-        alerts = run_detection(
-            _store(settings),
-            settings,
-            start=_parse_date(start, "start"),
-            end=_parse_date(end, "end"),
-        )
-    except (NoDataError, ValueError) as exc:
+        first, last = _parse_date(start, "start"), _parse_date(end, "end")
+        if replay:
+            from epiradar.config import load_settings_file
+
+            proposed = load_settings_file(config, db=db) if config else settings
+            result = replay_detection(_store(settings), settings, proposed, start=first, end=last)
+            alerts = result.proposed
+        else:
+            alerts = run_detection(_store(settings), settings, start=first, end=last)
+    except (NoDataError, ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
     if as_json:
         typer.echo(json.dumps([_alert_json(a) for a in alerts], indent=2, ensure_ascii=False))
         return
-    table = Table(title=f"{len(alerts)} alerts")
+    if replay:
+        _print_replay(result)
+    table = Table(title=f"{len(alerts)} alerts" + (" (proposed settings)" if replay else ""))
     for col in (
         "id",
         "syndrome",
         "regions",
         "first alarm",
+        "detector",
         "observed",
         "expected",
         "p",
@@ -292,12 +312,30 @@ def detect(
             a.syndrome,
             ",".join(a.region_ids) or "city",
             str(a.first_alarm_date),
+            a.detector,
             f"{a.observed:.0f}",
             f"{a.expected:.1f}",
             f"{a.p_value:.1e}",
             a.severity,
         )
     _out().print(table)
+
+
+def _print_replay(result) -> None:
+    weekly = result.weekly()
+    n_weeks = max(1, len(weekly))
+    summary = Table(title=f"replay {result.start} .. {result.end}: alerts under each settings")
+    for col in ("settings", "alerts", "per week", "busiest week", "high severity"):
+        summary.add_column(col)
+    for name, alerts in (("current", result.current), ("proposed", result.proposed)):
+        summary.add_row(
+            name,
+            str(len(alerts)),
+            f"{len(alerts) / n_weeks:.1f}",
+            str(int(weekly[name].max()) if len(weekly) else 0),
+            str(sum(a.severity == "high" for a in alerts)),
+        )
+    _out().print(summary)
 
 
 @app.command()

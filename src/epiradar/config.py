@@ -166,3 +166,19 @@ def _config_home() -> Path:
 def load_settings(**overrides) -> Settings:
     """Settings from the environment and ``epiradar.toml``; ``None`` overrides are ignored."""
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def load_settings_file(path: Path | str, **overrides) -> Settings:
+    """Settings with ``path`` as the TOML file instead of ``epiradar.toml``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"settings file {path} does not exist")
+    previous = os.environ.get(CONFIG_FILE_ENV)
+    os.environ[CONFIG_FILE_ENV] = str(path)
+    try:
+        return load_settings(**overrides)
+    finally:
+        if previous is None:
+            del os.environ[CONFIG_FILE_ENV]
+        else:
+            os.environ[CONFIG_FILE_ENV] = previous

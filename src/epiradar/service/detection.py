@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ from epiradar.config import Settings
 from epiradar.detect.engine import detect_signals
 from epiradar.detect.merge import group_signals
 from epiradar.geo import region_adjacency
-from epiradar.model import Alert, Region, Syndrome
+from epiradar.model import Alert, Region, Signal, Syndrome
 from epiradar.store import Store
 
 
@@ -70,11 +71,30 @@ def run_detection(
     Defaults: ``end`` = the last day with visits, ``start`` = 30 days before ``end``.
     Alerts previously stored for the period are replaced, so re-running is idempotent.
     """
+    start, end, groups = compute_alerts(store, settings, start=start, end=end)
+    alerts = [alert for alert, _ in groups]
+    members = [(alert.id, signal) for alert, group in groups for signal in group]
+    store.replace_alerts(alerts, members, start, end)
+    return alerts
+
+
+def compute_alerts(
+    store: Store,
+    settings: Settings,
+    *,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    default_days: int = 30,
+) -> tuple[dt.date, dt.date, list[tuple[Alert, list[Signal]]]]:
+    """The alerts (each with its signals) that ``settings`` give over ``[start, end]``,
+    stored nowhere. Defaults: ``end`` = the last day with visits, ``start`` =
+    ``default_days`` days before it (``None``: the first day with visits)."""
     date_range = store.visit_date_range()
     if date_range is None:
         raise NoDataError("no visits in the database: ingest some first")
     end = end or date_range[1]
-    start = start or end - dt.timedelta(days=29)
+    if start is None:
+        start = date_range[0] if default_days is None else end - dt.timedelta(default_days - 1)
     if start > end:
         raise ValueError(f"start {start} is after end {end}")
     cfg = settings.detect
@@ -98,7 +118,6 @@ def run_detection(
         fdr_level=cfg.fdr_level,
         areas={r.id: r.parent_id for r in regions if r.parent_id},
     )
-    neighbours = region_adjacency(regions)
     region_ids = {r.id for r in regions}
     district_regions: dict[str, list[str]] = {}
     for r in regions:
@@ -106,12 +125,52 @@ def run_detection(
             district_regions.setdefault(r.parent_id, []).append(r.id)
     groups = group_signals(
         signals,
-        neighbours,
+        region_adjacency(regions),
         gap_days=cfg.merge_gap_days,
         correction=cfg.p_correction,
         areas=district_regions,
     )
-    alerts = [alert for alert, _ in groups]
-    members = [(alert.id, signal) for alert, group in groups for signal in group]
-    store.replace_alerts(alerts, members, start, end)
-    return alerts
+    return start, end, groups
+
+
+@dataclass(frozen=True)
+class Replay:
+    """Detection rerun over a period with other settings, beside the current settings."""
+
+    start: dt.date
+    end: dt.date
+    current: list[Alert]
+    proposed: list[Alert]
+
+    def weekly(self) -> pd.DataFrame:
+        """Alerts per ISO week (Monday) under each settings: ``week, current, proposed``."""
+
+        def per_week(alerts: list[Alert]) -> pd.Series:
+            weeks = [
+                a.first_alarm_date - dt.timedelta(days=a.first_alarm_date.weekday()) for a in alerts
+            ]
+            return pd.Series(weeks, dtype="object").value_counts()
+
+        first = self.start - dt.timedelta(days=self.start.weekday())
+        weeks = [first + dt.timedelta(days=7 * i) for i in range((self.end - first).days // 7 + 1)]
+        frame = pd.DataFrame({"week": weeks})
+        for name, alerts in (("current", self.current), ("proposed", self.proposed)):
+            counts = per_week(alerts)
+            frame[name] = [int(counts.get(w, 0)) for w in weeks]
+        return frame
+
+
+def replay_detection(
+    store: Store,
+    current: Settings,
+    proposed: Settings,
+    *,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> Replay:
+    """Rerun history with ``proposed`` settings and with ``current`` ones, storing nothing,
+    so the alert volume and the alerts themselves can be compared before switching.
+    Default period: the whole history."""
+    start, end, now = compute_alerts(store, current, start=start, end=end, default_days=None)
+    _, _, new = compute_alerts(store, proposed, start=start, end=end)
+    return Replay(start, end, [a for a, _ in now], [a for a, _ in new])
