@@ -189,9 +189,7 @@ def score(signals, alerts_groups, outbreaks, city, n_judged_series_days):
                 delay[k] = min(delay[k], lag)
         false_signal[id(sig)] = not true
     n_false = sum(false_signal.values())
-    false_alerts = sum(
-        all(false_signal[id(s)] for s in group) for _, group in alerts_groups
-    )
+    false_alerts = sum(all(false_signal[id(s)] for s in group) for _, group in alerts_groups)
     return {
         "caught_3d": float(np.mean(delay <= 2)),
         "caught_7d": float(np.mean(delay <= 6)),
@@ -202,17 +200,21 @@ def score(signals, alerts_groups, outbreaks, city, n_judged_series_days):
     }
 
 
-CONFIGS = [
-    ("own alarms, alpha 1e-2", {"burden": "none", "alpha": 1e-2}),
-    ("own alarms, alpha 1e-3 (default)", {"burden": "none", "alpha": 1e-3}),
-    ("own alarms, alpha 1e-4", {"burden": "none", "alpha": 1e-4}),
-    ("own alarms, alpha 1e-5", {"burden": "none", "alpha": 1e-5}),
-    ("flat FDR, q 0.05", {"burden": "fdr", "fdr_level": 0.05}),
-    ("flat FDR, q 0.2", {"burden": "fdr", "fdr_level": 0.2}),
-    ("hierarchical, q 0.01", {"burden": "hierarchical", "fdr_level": 0.01}),
-    ("hierarchical, q 0.05", {"burden": "hierarchical", "fdr_level": 0.05}),
-    ("hierarchical, q 0.2", {"burden": "hierarchical", "fdr_level": 0.2}),
-]
+#: Each burden control at several levels, so the curves can be compared at equal detection.
+CURVES: dict[str, list[tuple[str, dict]]] = {
+    "own alarms": [
+        (f"alpha {a:g}", {"burden": "none", "alpha": a})
+        for a in (3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5)
+    ],
+    "flat FDR": [
+        (f"q {q:g}", {"burden": "fdr", "fdr_level": q}) for q in (0.5, 0.3, 0.1, 0.03, 0.01)
+    ],
+    "hierarchical FDR": [
+        (f"q {q:g}", {"burden": "hierarchical", "fdr_level": q})
+        for q in (0.5, 0.3, 0.1, 0.03, 0.01)
+    ],
+}
+DEFAULT = ("own alarms", "alpha 0.001")
 
 
 def evaluate(args, console: Console) -> list[dict]:
@@ -232,18 +234,57 @@ def evaluate(args, console: Console) -> list[dict]:
         members.setdefault(r.parent_id, []).append(r.id)
     monitor_start = dates[HISTORY_DAYS]
     judged = len(city.regions) * len(SYNDROMES) * EVAL_DAYS
-    methods = args.methods.split(",")
+    runs = [
+        (methods, curve, name, cfg)
+        for methods in args.methods
+        for curve, points in CURVES.items()
+        for name, cfg in points
+    ]
     rows = []
-    for name, cfg in track(CONFIGS, description="configurations", console=console):
+    for methods, curve, name, cfg in track(runs, description="configurations", console=console):
         kwargs = {"alpha": 1e-3, **cfg}
         t = time.perf_counter()
         signals = detect_signals(
-            y, keys, dates, methods=methods, monitor_start=monitor_start, areas=areas, **kwargs
+            y,
+            keys,
+            dates,
+            methods=methods.split(","),
+            monitor_start=monitor_start,
+            areas=areas,
+            **kwargs,
         )
         seconds = time.perf_counter() - t
         groups = group_signals(signals, neighbours, gap_days=1, areas=members)
-        rows.append({"config": name, "seconds": seconds, **score(signals, groups, outbreaks, city, judged)})
+        rows.append(
+            {
+                "methods": methods,
+                "curve": curve,
+                "level": name,
+                "seconds": seconds,
+                **score(signals, groups, outbreaks, city, judged),
+            }
+        )
     return rows
+
+
+def at_equal_detection(rows: list[dict], target: float, key: str = "caught_7d") -> dict:
+    """Alerts per week of each (methods, curve) interpolated at the share caught ``target``
+    (linear in log alerts; NaN when the curve does not reach it)."""
+    out = {}
+    for methods, curve in dict.fromkeys((r["methods"], r["curve"]) for r in rows):
+        pts = sorted(
+            (r[key], r["alerts_per_week"])
+            for r in rows
+            if r["methods"] == methods and r["curve"] == curve
+        )
+        x = np.array([p[0] for p in pts])
+        v = np.log(np.maximum([p[1] for p in pts], 1e-3))
+        if target < x.min() or target > x.max():
+            out[(methods, curve)] = float("nan")
+            continue
+        xs, idx = np.unique(x, return_index=True)
+        out[(methods, curve)] = float(np.exp(np.interp(target, xs, v[idx])))
+    return out
 
 
 def speed(args, console: Console) -> dict:
@@ -282,19 +323,27 @@ def main(argv: list[str] | None = None) -> list[dict] | dict:
     parser.add_argument("--regions", type=int, default=400)
     parser.add_argument("--outbreaks", type=int, default=250)
     parser.add_argument("--daily-visits", type=float, default=4000.0)
-    parser.add_argument("--methods", default="C1,C2,C3")
+    parser.add_argument(
+        "--methods",
+        action="append",
+        help="comma-separated detectors, repeatable (default: C1,C2,C3)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--speed", action="store_true", help="time one day's run only")
     parser.add_argument("--speed-regions", type=int, default=2000)
     parser.add_argument("--json", type=Path, help="write the rows here")
     args = parser.parse_args(argv)
+    args.methods = args.methods or ["C1,C2,C3"]
     console = Console(width=150)
     if args.speed:
+        args.methods = args.methods[0]
         return speed(args, console)
     rows = evaluate(args, console)
     table = Table(title=f"daily city: {args.regions} sub-districts, {args.outbreaks} outbreaks")
     for col in (
-        "configuration",
+        "detectors",
+        "burden control",
+        "level",
         "caught <=3 d",
         "caught <=7 d",
         "false / 100 series-days",
@@ -305,7 +354,9 @@ def main(argv: list[str] | None = None) -> list[dict] | dict:
         table.add_column(col)
     for r in rows:
         table.add_row(
-            r["config"],
+            r["methods"],
+            r["curve"],
+            r["level"],
             f"{r['caught_3d']:.0%}",
             f"{r['caught_7d']:.0%}",
             f"{r['false_per_100']:.3f}",
@@ -314,6 +365,26 @@ def main(argv: list[str] | None = None) -> list[dict] | dict:
             f"{r['seconds']:.1f}",
         )
     console.print(table)
+    default = next(
+        r for r in rows if r["methods"] == args.methods[0] and (r["curve"], r["level"]) == DEFAULT
+    )
+    for key, label in (("caught_7d", "7 days"), ("caught_3d", "3 days")):
+        target = default[key]
+        matched = at_equal_detection(rows, target, key)
+        summary = Table(
+            title=f"alerts per week at the default's share caught within {label} ({target:.0%}): "
+            f"{args.methods[0]}, own alarms at alpha 0.001 = {default['alerts_per_week']:.1f}"
+        )
+        for col in ("detectors", "burden control", "alerts / week", "reduction"):
+            summary.add_column(col)
+        for (methods, curve), value in matched.items():
+            summary.add_row(
+                methods,
+                curve,
+                f"{value:.1f}",
+                f"{default['alerts_per_week'] / value:.1f}x" if value == value else "-",
+            )
+        console.print(summary)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return rows
