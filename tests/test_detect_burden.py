@@ -174,12 +174,8 @@ def test_engine_weekly_detector_runs_on_weekly_sums():
     counts[0, -7:] += 12  # the last week: +84 cases over a weekly mean of 28
     keys = [("r1", Syndrome.ILI), ("r2", Syndrome.ILI)]
     dates = [START + dt.timedelta(days=i) for i in range(n_days)]
-    signals = detect_signals(
-        counts, keys, dates, methods=["farrington"], monitor_start=dates[-7]
-    )
-    assert [(s.region_id, s.date, s.detector) for s in signals] == [
-        ("r1", dates[-1], "farrington")
-    ]
+    signals = detect_signals(counts, keys, dates, methods=["farrington"], monitor_start=dates[-7])
+    assert [(s.region_id, s.date, s.detector) for s in signals] == [("r1", dates[-1], "farrington")]
     assert signals[0].observed == counts[0, -7:].sum()
 
 
@@ -189,3 +185,35 @@ def test_engine_methods_per_syndrome():
     signals = detect_signals(counts, keys, dates, methods=by, monitor_start=dates[-3])
     assert {s.detector for s in signals} <= {"C2", "ewma"} and signals
     assert detect_signals(counts, keys, dates, methods={Syndrome.ILI: ["C1"]}) == []
+
+
+def test_evidence_windows_catch_a_sustained_small_excess():
+    rng = np.random.default_rng(12)
+    n_days = 150
+    counts = rng.poisson(3.0, size=(3, n_days)).astype(float)
+    counts[0, -7:] += 4  # four extra visits a day for a week: no single day stands out
+    keys = [(f"r{i}", Syndrome.FEVER) for i in range(3)]
+    dates = [START + dt.timedelta(days=i) for i in range(n_days)]
+    kw = {"methods": ["ewma"], "monitor_start": dates[-1], "alpha": 0.001}
+    assert not detect_signals(counts, keys, dates, **kw)
+    signals = detect_signals(counts, keys, dates, windows=(1, 3, 7), **kw)
+    assert [(s.region_id, s.detector) for s in signals] == [("r0", "ewma:7d")]
+    assert 0 < signals[0].p_value <= 0.001
+
+
+def test_evidence_windows_replay_day_by_day_and_validate():
+    counts, keys, dates, _ = _district_city(n_days=90)
+    full = detect_signals(counts, keys, dates, windows=(1, 3), monitor_start=dates[70])
+    replay = []
+    for t in range(70, 90):
+        replay += detect_signals(
+            counts[:, : t + 1], keys, dates[: t + 1], windows=(1, 3), monitor_start=dates[t]
+        )
+    assert full
+    assert [(s.date, s.region_id, s.detector) for s in full] == [
+        (s.date, s.region_id, s.detector) for s in replay
+    ]
+    for a, b in zip(full, replay, strict=True):
+        assert a.p_value == pytest.approx(b.p_value, rel=1e-9)
+    with pytest.raises(ValueError, match="windows"):
+        detect_signals(counts, keys, dates, windows=(0, 3))

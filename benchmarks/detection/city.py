@@ -235,14 +235,17 @@ def evaluate(args, console: Console) -> list[dict]:
     monitor_start = dates[HISTORY_DAYS]
     judged = len(city.regions) * len(SYNDROMES) * EVAL_DAYS
     runs = [
-        (methods, curve, name, cfg)
+        (methods, windows, curve, name, cfg)
         for methods in args.methods
+        for windows in args.windows
         for curve, points in CURVES.items()
         for name, cfg in points
     ]
     rows = []
-    for methods, curve, name, cfg in track(runs, description="configurations", console=console):
-        kwargs = {"alpha": 1e-3, **cfg}
+    for methods, windows, curve, name, cfg in track(
+        runs, description="configurations", console=console
+    ):
+        kwargs = {"alpha": 1e-3, "windows": [int(k) for k in windows.split(",")], **cfg}
         t = time.perf_counter()
         signals = detect_signals(
             y,
@@ -257,7 +260,7 @@ def evaluate(args, console: Console) -> list[dict]:
         groups = group_signals(signals, neighbours, gap_days=1, areas=members)
         rows.append(
             {
-                "methods": methods,
+                "methods": methods if windows == "1" else f"{methods} windows {windows}",
                 "curve": curve,
                 "level": name,
                 "seconds": seconds,
@@ -328,12 +331,18 @@ def main(argv: list[str] | None = None) -> list[dict] | dict:
         action="append",
         help="comma-separated detectors, repeatable (default: C1,C2,C3)",
     )
+    parser.add_argument(
+        "--windows",
+        action="append",
+        help="evidence windows in days, e.g. 1,3,7; repeatable (default: 1)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--speed", action="store_true", help="time one day's run only")
     parser.add_argument("--speed-regions", type=int, default=2000)
     parser.add_argument("--json", type=Path, help="write the rows here")
     args = parser.parse_args(argv)
     args.methods = args.methods or ["C1,C2,C3"]
+    args.windows = args.windows or ["1"]
     console = Console(width=150)
     if args.speed:
         args.methods = args.methods[0]

@@ -50,6 +50,12 @@ class _Judged:
     upperbound: npt.NDArray[np.float64]
     pvalue: npt.NDArray[np.float64]
     alarm: npt.NDArray[np.bool_]
+    window: npt.NDArray[np.intp] | None = None  # days summed by the deciding test (windows)
+    support: npt.NDArray[np.float64] | None = None  # ... and the visits in them
+
+    def visits(self) -> npt.NDArray[np.float64]:
+        """The visits behind each verdict (``min_observed`` applies to them)."""
+        return self.observed if self.support is None else self.support
 
 
 def detect_signals(
@@ -70,6 +76,7 @@ def detect_signals(
     burden: Burden = "none",
     fdr_level: float = 0.05,
     areas: Mapping[str, str] | None = None,
+    windows: Sequence[int] = (1,),
 ) -> list[Signal]:
     """Signals: each (day, series, method) that alarms with at least ``min_observed`` visits.
 
@@ -91,6 +98,15 @@ def detect_signals(
     overdispersion the guard is the Poisson tail. Every day still uses only earlier data (and
     itself). Weekly detectors model overdispersion themselves and are not guarded.
 
+    ``windows``: evidence accumulated over days. With ``(1,)`` (the default) each day stands
+    alone. Otherwise a daily detector supplies only its expected values, and a day's p-value is
+    the smallest negative-binomial tail of the counts summed over the last ``k`` days against
+    the sum of their expected values (size ``k`` times the series' own), for each ``k`` in
+    ``windows``, Bonferroni-corrected for their number; the day alarms when it is at most
+    ``alpha``. A sustained excess too small to stand out on any one day (two extra cases a
+    day for a week) stands out over the week, while an isolated noisy day still needs a small
+    one-day tail. The signal's detector reads ``"name:7d"`` when a 7-day sum decided.
+
     ``burden`` and ``fdr_level``: see the module docstring. ``areas`` maps a region id to its
     district (``Region.parent_id``); with ``"hierarchical"`` each district becomes a series
     (the sum of its regions, id = the district id) between its regions and the city.
@@ -101,13 +117,17 @@ def detect_signals(
     _check_consecutive(dates)
     if burden not in ("none", "fdr", "hierarchical"):
         raise ValueError(f"unknown burden control {burden!r}; expected none, fdr or hierarchical")
+    windows = tuple(sorted({int(k) for k in windows}))
+    if not windows or windows[0] < 1:
+        raise ValueError(f"windows must be positive numbers of days, got {windows}")
     keys = list(keys)
     by_syndrome = _methods_by_syndrome(methods, keys)
     parent = None
     if burden == "hierarchical":
         y, keys, parent = _with_districts(y, keys, areas or {})
     start = 0 if monitor_start is None or not dates else max(0, (monitor_start - dates[0]).days)
-    size = nb_size(y, baseline, dispersion_days) if count_guard else None
+    accumulate = windows != (1,)
+    size = nb_size(y, baseline, dispersion_days) if count_guard or accumulate else None
     weekday0 = dates[0].weekday() if dates else 0
     judged: list[_Judged] = []
     for method in sorted({m for names in by_syndrome.values() for m in names}, key=_order):
@@ -120,12 +140,21 @@ def detect_signals(
         overrides = dict((params or {}).get(method, {}))
         if method in _EARS:
             overrides = {"baseline": baseline, "min_sigma": min_sigma, **overrides}
-        one = _judge(method, y[rows], rows, start, alpha, overrides, weekday0)
+        daily = DETECTORS[method].frequency == "daily"
+        lead = windows[-1] - 1 if accumulate and daily else 0
+        one = _judge(method, y[rows], rows, start, alpha, overrides, weekday0, lead)
         if one is None:
             continue
-        if count_guard and DETECTORS[method].frequency == "daily":
+        if accumulate and daily:
+            level = _level(method, alpha, overrides)
+            one = _accumulated(one, y[rows], size[rows], windows, min_expected, start, level)
+            if one is None:
+                continue
+        elif count_guard and daily:
             rate = np.maximum(np.nan_to_num(one.expected), min_expected)
-            one.pvalue = np.fmax(one.pvalue, count_tail(one.observed, rate, size[rows][:, one.days]))
+            one.pvalue = np.fmax(
+                one.pvalue, count_tail(one.observed, rate, size[rows][:, one.days])
+            )
             one.alarm &= one.pvalue <= _level(method, alpha, overrides)
         judged.append(one)
     if burden == "none":
@@ -172,17 +201,19 @@ def _judge(
     alpha: float | None,
     overrides: dict[str, Any],
     weekday0: int,
+    lead: int = 0,
 ) -> _Judged | None:
-    """Run one detector on the judged days (or the weeks ending on them)."""
+    """Run one detector on the judged days (or the weeks ending on them); daily detectors
+    also on the ``lead`` days before, for evidence windows."""
     spec = DETECTORS[method]
     kwargs = spec.arguments(alpha, overrides)
     if spec.needs_weekday:
         kwargs["weekday0"] = weekday0
     n_days = y.shape[1]
     if spec.frequency == "daily":
-        first = max(start, spec.first_monitor(kwargs))
+        first = max(start - lead, spec.first_monitor(kwargs))
         monitor = np.arange(first, n_days, dtype=np.intp)
-        if monitor.size == 0:
+        if monitor.size == 0 or monitor[-1] < start:
             return None
         result = spec.function(y, **kwargs, monitor=monitor)
         days = result.monitor
@@ -214,6 +245,61 @@ def _judge(
     )
 
 
+def _accumulated(
+    one: _Judged,
+    y: np.ndarray,
+    size: np.ndarray,
+    windows: tuple[int, ...],
+    min_expected: float,
+    start: int,
+    level: float,
+) -> _Judged | None:
+    """The windowed negative-binomial evidence of ``detect_signals`` (``windows``), on the
+    days from ``start``. ``one`` covers consecutive days, the windows' earlier days included."""
+    expected = np.where(np.isnan(one.expected), np.nan, np.maximum(one.expected, min_expected))
+    days = one.days
+    keep = days >= start
+    if not keep.any():
+        return None
+    best = np.full((y.shape[0], int(keep.sum())), np.inf)
+    best_k = np.ones(best.shape, dtype=np.intp)
+    support = np.zeros(best.shape)
+    c_obs = np.concatenate([np.zeros((y.shape[0], 1)), np.cumsum(y, axis=1)], axis=1)
+    exp0 = np.nan_to_num(expected)
+    c_exp = np.concatenate([np.zeros((y.shape[0], 1)), np.cumsum(exp0, axis=1)], axis=1)
+    c_nan = np.concatenate(
+        [np.zeros((y.shape[0], 1)), np.cumsum(np.isnan(expected), axis=1)], axis=1
+    )
+    cols = np.flatnonzero(keep)
+    d = days[cols]
+    for k in windows:
+        lo = cols - k + 1
+        valid = lo >= 0
+        lo_c = np.maximum(lo, 0)
+        observed = c_obs[:, d + 1] - c_obs[:, d + 1 - k]
+        rate = c_exp[:, cols + 1] - c_exp[:, lo_c]
+        missing = (c_nan[:, cols + 1] - c_nan[:, lo_c]) > 0
+        p = count_tail(observed, np.maximum(rate, 1e-12), k * size[:, d])
+        p = np.where(valid[np.newaxis, :] & ~missing & ~np.isnan(observed), p, np.nan)
+        better = p < best
+        best = np.where(better, p, best)
+        best_k = np.where(better, k, best_k)
+        support = np.where(better, observed, support)
+    pvalue = np.where(np.isfinite(best), np.minimum(1.0, best * len(windows)), np.nan)
+    return _Judged(
+        method=one.method,
+        rows=one.rows,
+        days=d,
+        observed=one.observed[:, cols],
+        expected=one.expected[:, cols],
+        upperbound=one.upperbound[:, cols],
+        pvalue=pvalue,
+        alarm=pvalue <= level,
+        window=best_k,
+        support=support,
+    )
+
+
 def weekly_sums(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """7-day sums ``[n_series, n_weeks]`` whose last week ends on the last day, and the 0-based
     day index each week ends on (an incomplete first week is left out)."""
@@ -240,7 +326,7 @@ def _own_alarms(
 ) -> list[Signal]:
     signals: list[tuple[int, int, int, Signal]] = []
     for order, one in enumerate(judged):
-        hit = one.alarm & (one.observed >= min_observed)
+        hit = one.alarm & (one.visits() >= min_observed)
         for r, c in zip(*np.nonzero(hit), strict=True):
             signals.append(
                 (int(one.days[c]), order, int(one.rows[r]), _signal(one, r, c, keys, dates))
@@ -258,11 +344,12 @@ def _signal(
     p_value: float | None = None,
 ) -> Signal:
     region_id, syndrome = keys[int(one.rows[r])]
+    k = 1 if one.window is None else int(one.window[r, c])
     return Signal(
         date=dates[int(one.days[c])],
         region_id=region_id,
         syndrome=Syndrome(syndrome),
-        detector=one.method,
+        detector=one.method if k == 1 else f"{one.method}:{k}d",
         observed=float(one.observed[r, c]),
         expected=float(one.expected[r, c]),
         upperbound=float(one.upperbound[r, c]),
@@ -313,7 +400,7 @@ def _controlled(
     for i, k in zip(*np.nonzero(chosen), strict=True):
         one = judged[which[i, k]]
         r, c = row_of[which[i, k]][int(i)], where[i, k]
-        if one.observed[r, c] < min_observed:
+        if one.visits()[r, c] < min_observed:
             continue
         signal = _signal(one, r, c, keys, dates, float(reported_p[i, k]))
         signals.append((int(all_days[k]), int(which[i, k]), int(i), signal))
