@@ -65,3 +65,39 @@ def test_pseudonym_key_is_generated_once_private_and_apart(tmp_path):
     other = load_settings(pseudonym_key_file=tmp_path / "other.key").pseudonym_secret()
     assert other != first
     assert load_settings(pseudonym_key="given").pseudonym_secret() == b"given"
+
+
+def test_detectors_per_syndrome_params_and_burden_from_toml(tmp_path):
+    (tmp_path / "epiradar.toml").write_text(
+        "[detect]\n"
+        'methods = ["C2", "farrington"]\n'
+        'burden = "hierarchical"\n'
+        "fdr_level = 0.01\n"
+        "windows = [1, 3, 7]\n"
+        "[detect.by_syndrome]\n"
+        'ili = ["ewma_regression"]\n'
+        "[detect.params.ewma_regression]\n"
+        "baseline = 42\n",
+        encoding="utf-8",
+    )
+    detect = load_settings().detect
+    chosen = detect.methods_by_syndrome()
+    assert chosen["ili"] == ["ewma_regression"] and chosen["fever"] == ["C2", "farrington"]
+    assert detect.params == {"ewma_regression": {"baseline": 42}}
+    assert (detect.burden, detect.fdr_level, detect.windows) == ("hierarchical", 0.01, [1, 3, 7])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('methods = ["C1", "C9"]', "C9"),
+        ('by_syndrome = { ili = ["nope"] }', "nope"),
+        ("params = { unknown = { a = 1 } }", "unknown"),
+        ('burden = "bonferroni"', "burden"),
+        ("windows = [0, 7]", "windows"),
+    ],
+)
+def test_bad_detection_settings_are_refused_naming_the_entry(tmp_path, text, message):
+    (tmp_path / "epiradar.toml").write_text(f"[detect]\n{text}\n", encoding="utf-8")
+    with pytest.raises(ValidationError, match=message):
+        load_settings()

@@ -59,6 +59,19 @@ class DetectSettings(BaseModel):
         "tested top-down (see docs/detection.md)",
     )
     fdr_level: float = Field(0.05, gt=0, lt=0.5, description="FDR level of burden control")
+    windows: list[int] = Field(
+        [1],
+        min_length=1,
+        description="evidence windows in days: [1, 3, 7] also tests the sums of the last 3 and "
+        "7 days against their expected values, so a sustained small excess alarms",
+    )
+
+    @field_validator("windows")
+    @classmethod
+    def _positive_windows(cls, value: list[int]) -> list[int]:
+        if any(k < 1 or k > 28 for k in value):
+            raise ValueError(f"windows must be between 1 and 28 days, got {value}")
+        return value
 
     @field_validator("methods")
     @classmethod

@@ -116,6 +116,7 @@ def compute_alerts(
         count_guard=cfg.count_guard,
         burden=cfg.burden,
         fdr_level=cfg.fdr_level,
+        windows=cfg.windows,
         areas={r.id: r.parent_id for r in regions if r.parent_id},
     )
     region_ids = {r.id for r in regions}
