@@ -134,3 +134,12 @@ def test_nb_size_uses_only_earlier_days_and_finds_overdispersion():
     changed = counts.copy()
     changed[:, 300:] = 0
     assert np.array_equal(nb_size(changed, 7, 84)[:, :301], size[:, :301])
+
+
+def test_nb_size_from_a_first_day_equals_the_full_computation():
+    rng = np.random.default_rng(2)
+    counts = rng.negative_binomial(3, 0.3, size=(4, 400)).astype(float)
+    full = nb_size(counts, 7, 84)
+    late = nb_size(counts, 7, 84, first=250)
+    assert np.allclose(late[:, 250:], full[:, 250:], rtol=1e-10, atol=0)
+    assert np.isinf(late[:, :250]).all()

@@ -127,7 +127,9 @@ def detect_signals(
         y, keys, parent = _with_districts(y, keys, areas or {})
     start = 0 if monitor_start is None or not dates else max(0, (monitor_start - dates[0]).days)
     accumulate = windows != (1,)
-    size = nb_size(y, baseline, dispersion_days) if count_guard or accumulate else None
+    size = None
+    if count_guard or accumulate:
+        size = nb_size(y, baseline, dispersion_days, first=max(0, start - windows[-1] + 1))
     weekday0 = dates[0].weekday() if dates else 0
     judged: list[_Judged] = []
     for method in sorted({m for names in by_syndrome.values() for m in names}, key=_order):
@@ -447,13 +449,20 @@ def _check_consecutive(dates: Sequence[dt.date]) -> None:
             raise ValueError(f"dates must be consecutive days: {previous} then {current}")
 
 
-def nb_size(counts: np.ndarray, baseline: int, window: int) -> np.ndarray:
+def nb_size(counts: np.ndarray, baseline: int, window: int, first: int = 0) -> np.ndarray:
     """Negative-binomial size per series and day (``inf``: Poisson), ``size[i, t]`` from the
-    ``window`` days before ``t`` only.
+    ``window`` days before ``t`` only; computed for the days from ``first`` (earlier ones are
+    ``inf``), reading only the days those need.
 
     Each day's residual against its trailing ``baseline``-day mean gives the day-to-day
     variance (corrected for the noise of the mean itself); by moments ``var = m + m**2 / size``.
     """
+    offset = max(0, first - window - baseline)
+    if offset:
+        out = np.full(counts.shape, np.inf)
+        out[:, offset:] = nb_size(counts[:, offset:], baseline, window)
+        out[:, :first] = np.inf
+        return out
     n_series, n_days = counts.shape
     size = np.full((n_series, n_days), np.inf)
     if n_days <= baseline + 1:

@@ -35,6 +35,7 @@ recursion would), so every later day of that series is NaN/False.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import numpy.typing as npt
 from scipy import stats
@@ -86,44 +87,100 @@ def ewma(
     n_series, n_time = y.shape
     start = MIN_BASELINE + guard
     ws = np.array([smoothing, sudden])[:, np.newaxis]  # [2, 1]
-    full = np.full((4, n_series, n_time), np.nan)  # expected, upper, pvalue, score
+    column = np.full(n_time, -1, dtype=np.intp)
+    column[days] = np.arange(days.size)
+    out = np.full((4, n_series, days.size), np.nan)  # expected, upper, pvalue, score
     z = np.broadcast_to(y[:, 0], (2, n_series)).copy()
     for t in range(1, min(start, n_time)):
         z = ws * y[:, t] + (1 - ws) * z
-    for t in range(start, n_time):
-        length = min(t - guard, baseline)
-        base = y[:, t - guard - length : t - guard]
-        mu = base.mean(axis=1)
-        sd = base.std(axis=1, ddof=1)
-        dof = length - 1
-        ucl_a = round(float(stats.t.ppf(0.99, dof)), 5)
-        ucl_w = round(float(stats.t.ppf(0.95, dof)), 5)
-        corr = np.sqrt(
-            ws / (2 - ws)
-            + 1 / length
-            - 2 * (1 - ws) ** (guard + 1) * ((1 - (1 - ws) ** length) / length)
-        )
-        min_sigma = (ws / ucl_w) * (1 + 0.5 * (1 - ws) ** 2)
-        const = (0.1289 - (0.2414 - 0.1826 * (1 - ws) ** 4) * np.log(10 * 0.05)) * (ws / ucl_w)
-        sigma = np.maximum(min_sigma, sd * corr + const)  # [2, n_series]; NaN propagates
-        z_prev = z
-        z = ws * y[:, t] + (1 - ws) * z_prev
-        stat = (z - mu) / sigma
-        pval = stats.t.sf(stat, dof)
-        crit = float(stats.t.ppf(1 - red, dof))
-        bound = np.min((mu + crit * sigma - (1 - ws) * z_prev) / ws, axis=0)
-        with np.errstate(invalid="ignore"):
-            clip = np.abs(stat) > ucl_a
-        z = np.where(clip, mu + np.sign(stat) * ucl_a * sigma, z)
-        first = pval[0] < pval[1]
-        full[0, :, t] = mu
-        full[1, :, t] = bound
-        full[2, :, t] = np.where(first, pval[0], pval[1])
-        full[3, :, t] = np.where(first, stat[0], stat[1])
+    constants = _EwmaConstants(ws, guard, red)
+    last = int(days[-1]) + 1 if days.size else 0  # nothing after the last judged day matters
+    block = 32
+    for b0 in range(start, last, block):
+        b1 = min(b0 + block, last)
+        mus, sds = _baseline_stats(y, b0, b1, guard, baseline)
+        for t in range(b0, b1):
+            length = min(t - guard, baseline)
+            mu, sd = mus[:, t - b0], sds[:, t - b0]
+            ucl_a, sigma_of, crit = constants.at(length)
+            sigma = sigma_of(sd)  # [2, n_series]; NaN propagates
+            z_prev = z
+            z = ws * y[:, t] + (1 - ws) * z_prev
+            stat = (z - mu) / sigma
+            k = column[t]
+            if k >= 0:
+                pval = stats.t.sf(stat, length - 1)
+                first = pval[0] < pval[1]
+                out[0, :, k] = mu
+                out[1, :, k] = np.min((mu + crit * sigma - (1 - ws) * z_prev) / ws, axis=0)
+                out[2, :, k] = np.where(first, pval[0], pval[1])
+                out[3, :, k] = np.where(first, stat[0], stat[1])
+            with np.errstate(invalid="ignore"):
+                clip = np.abs(stat) > ucl_a
+            z = np.where(clip, mu + np.sign(stat) * ucl_a * sigma, z)
     # NaN anywhere in the chain (baseline or EWMA history) must blank the whole day
-    bad = np.isnan(full).any(axis=0)
-    full[:, bad] = np.nan
-    return _result(full[:, :, days], red, days)
+    bad = np.isnan(out).any(axis=0)
+    out[:, bad] = np.nan
+    return _result(out, red, days)
+
+
+class _EwmaConstants:
+    """Rnssp's per-baseline-length constants of the EWMA, computed once per length."""
+
+    def __init__(self, ws: np.ndarray, guard: int, red: float) -> None:
+        self.ws, self.guard, self.red = ws, guard, red
+        self._cache: dict[int, tuple] = {}
+
+    def at(self, length: int):
+        if length not in self._cache:
+            ws, guard = self.ws, self.guard
+            dof = length - 1
+            ucl_a = round(float(stats.t.ppf(0.99, dof)), 5)
+            ucl_w = round(float(stats.t.ppf(0.95, dof)), 5)
+            corr = np.sqrt(
+                ws / (2 - ws)
+                + 1 / length
+                - 2 * (1 - ws) ** (guard + 1) * ((1 - (1 - ws) ** length) / length)
+            )
+            min_sigma = (ws / ucl_w) * (1 + 0.5 * (1 - ws) ** 2)
+            const = (0.1289 - (0.2414 - 0.1826 * (1 - ws) ** 4) * np.log(10 * 0.05)) * (ws / ucl_w)
+
+            def sigma_of(sd, corr=corr, const=const, min_sigma=min_sigma):
+                return np.maximum(min_sigma, sd * corr + const)
+
+            crit = float(stats.t.ppf(1 - self.red, dof))
+            self._cache[length] = (ucl_a, sigma_of, crit)
+        return self._cache[length]
+
+
+def _baseline_stats(
+    y: np.ndarray, t0: int, t1: int, guard: int, baseline: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sample SD of each day's baseline (``min(t - guard, baseline)`` days ending
+    ``guard`` days before ``t``) for the days ``t0 .. t1 - 1``: ``[n_series, t1 - t0]``."""
+    return _baseline_stats_kernel(np.ascontiguousarray(y), t0, t1, guard, baseline)
+
+
+@numba.njit(cache=True, parallel=True)
+def _baseline_stats_kernel(y, t0, t1, guard, baseline):  # pragma: no cover - compiled
+    n = y.shape[0]
+    mus = np.empty((n, t1 - t0))
+    sds = np.empty((n, t1 - t0))
+    for i in numba.prange(n):
+        for t in range(t0, t1):
+            length = min(t - guard, baseline)
+            lo = t - guard - length
+            total = 0.0
+            for j in range(lo, lo + length):
+                total += y[i, j]
+            mean = total / length
+            sq = 0.0
+            for j in range(lo, lo + length):
+                d = y[i, j] - mean
+                sq += d * d
+            mus[i, t - t0] = mean
+            sds[i, t - t0] = np.sqrt(sq / (length - 1))
+    return mus, sds
 
 
 def regression_dow(
@@ -233,9 +290,9 @@ def _regression(
         raise ValueError("weekday0 must be 0 (Monday) .. 6 (Sunday)")
     y, days = _prepare(counts, guard, monitor)
     n_series, n_time = y.shape
-    full = np.full((4, n_series, n_time), np.nan)
-    r2_all = np.full((n_series, n_time), np.nan)
-    for t in days:
+    full = np.full((4, n_series, days.size), np.nan)
+    r2_all = np.full((n_series, days.size), np.nan)
+    for k, t in enumerate(days):
         length = min(int(t) - guard, baseline)
         lo = int(t) - guard - length
         base = y[:, lo : lo + length].T  # [L, n_series]
@@ -269,14 +326,14 @@ def _regression(
             pred = pred + beta[2 + dow]
         expected = np.maximum(0.0, pred)
         stat = (y[:, t] - expected) / sigma
-        full[0, :, t] = expected
-        full[1, :, t] = expected + float(stats.t.ppf(1 - red, dof)) * sigma
-        full[2, :, t] = stats.t.sf(stat, dof)
-        full[3, :, t] = stat
-        r2_all[:, t] = r2_adj
+        full[0, :, k] = expected
+        full[1, :, k] = expected + float(stats.t.ppf(1 - red, dof)) * sigma
+        full[2, :, k] = stats.t.sf(stat, dof)
+        full[3, :, k] = stat
+        r2_all[:, k] = r2_adj
     bad = np.isnan(full).any(axis=0)
     full[:, bad] = np.nan
-    return _result(full[:, :, days], red, days), r2_all[:, days]
+    return _result(full, red, days), r2_all
 
 
 def _prepare(
