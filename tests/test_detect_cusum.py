@@ -13,7 +13,15 @@ from epiradar.detect.temporal import cusum
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cusum"
 MANIFEST = pd.read_csv(FIXTURES / "manifest.csv", keep_default_na=False).set_index("case")
-DATASETS = ["salmonella_agona", "ha_sts", "campy_de", "measles_de", "synthetic_daily"]
+DATASETS = [
+    "salmonella_agona",
+    "ha_sts",
+    "shadar",
+    "sts_newport",
+    "measles_de",
+    "campy_de",
+    "synthetic_daily",
+]
 
 
 def _data(dataset: str) -> np.ndarray:

@@ -16,7 +16,15 @@ from epiradar.detect.temporal import glr_nb, glr_pois
 
 FIXTURES = Path(__file__).parent / "fixtures" / "glr"
 MANIFEST = pd.read_csv(FIXTURES / "manifest.csv", keep_default_na=False).set_index("case")
-DATASETS = ["salmonella_agona", "ha_sts", "campy_de", "measles_de", "synthetic_daily"]
+DATASETS = [
+    "salmonella_agona",
+    "ha_sts",
+    "shadar",
+    "sts_newport",
+    "measles_de",
+    "campy_de",
+    "synthetic_daily",
+]
 FREQ = pd.read_csv(FIXTURES / "freq.csv").set_index("dataset")["freq"]
 
 
@@ -35,7 +43,10 @@ def _r_case(dataset: str, case: str, n_series: int) -> dict[str, np.ndarray]:
         c: rows[c].to_numpy(dtype=float).reshape(n_series, -1) for c in ("mu0", "value", "cases")
     }
     out["time"] = rows["time"].to_numpy().reshape(n_series, -1)[0]
-    out["alarm"] = rows["alarm"].to_numpy(dtype=int).reshape(n_series, -1).astype(bool)
+    alarm = rows["alarm"].to_numpy(dtype=float).reshape(n_series, -1)
+    # R refuses a series whose GLM mu0 is not finite: every output left empty.
+    out["refused"] = np.isnan(alarm).all(axis=1)
+    out["alarm"] = np.nan_to_num(alarm).astype(bool)
     return out
 
 
@@ -81,19 +92,30 @@ def test_equals_r_algo_glr(dataset: str, case: str):
     counts = _data(dataset)
     r = _r_case(dataset, case, counts.shape[0])
     monitor = r["time"] - 1  # R's range is 1-based
-    mu0 = {"series": r["mu0"][:, 0], "point": r["mu0"], "glm": None}[row["mu0"]]
     freq = int(FREQ[dataset])
+    refused = r.pop("refused")
+    if refused.any():  # R refuses them; so does this (a GLM mu0 that is not finite)
+        assert row["mu0"] == "glm"
+        for j in np.flatnonzero(refused):
+            with pytest.raises(ValueError, match="mu0 must be positive and finite"):
+                _run(counts[j], row, None, monitor, "value", freq)
+        counts = counts[~refused]
+        r = {k: v if k == "time" else v[~refused] for k, v in r.items()}
+    mu0 = {"series": r["mu0"][:, 0], "point": r["mu0"], "glm": None}[row["mu0"]]
     result = _run(counts, row, mu0, monitor, "value", freq)
     np.testing.assert_array_equal(result.monitor, monitor)
     np.testing.assert_array_equal(result.alarm, r["alarm"])
-    np.testing.assert_allclose(result.expected, r["mu0"], rtol=1e-12 if mu0 is not None else 1e-9)
+    # A GLM mu0 agrees to rounding, except where the fit is nearly separated (2 counts in 190
+    # ha_sts weeks, extrapolated to about 1e-8 with a trend): about 2e-8 relative there.
+    np.testing.assert_allclose(result.expected, r["mu0"], rtol=1e-12 if mu0 is not None else 1e-7)
     np.testing.assert_allclose(result.score, r["value"], rtol=1e-6, atol=1e-9)
     np.testing.assert_array_equal(result.upperbound, np.maximum(result.score, 0.0))
     assert np.isnan(result.pvalue).all()
     if row["cases"]:
         known = ~np.isnan(r["cases"])
-        if not known.any():  # R's negative binomial GLR brute force is too slow for campy_de
-            assert row["model"] == "nb" and row["theta"] == "" and dataset == "campy_de"
+        if not known.any():  # R's negative binomial GLR brute force is too slow for these
+            assert row["model"] == "nb" and row["theta"] == ""
+            assert dataset in {"campy_de", "ha_sts", "measles_de"}
             return
         assert known.all()
         by_cases = _run(counts, row, mu0, monitor, "cases", freq)

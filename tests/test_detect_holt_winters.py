@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -10,22 +9,29 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
+import golden
 from epiradar.detect.temporal import holt_winters
 
 FIXTURES = Path(__file__).parent / "fixtures" / "holt_winters"
 MANIFEST = pd.read_csv(FIXTURES / "manifest.csv").set_index("case")
-PERIODS = pd.read_csv(FIXTURES / "periods.csv")["period"].to_list()
+PERIODS = pd.read_csv(FIXTURES / "periods.csv")
+DATASETS = [
+    "salmonella_agona",
+    "ha_sts",
+    "shadar",
+    "sts_newport",
+    "measles_de",
+    "campy_de",
+    "synthetic",
+]
 
 
-@cache
-def _data() -> np.ndarray:
-    frame = pd.read_csv(FIXTURES / "data.csv.gz")
-    return frame.drop(columns="time").to_numpy(dtype=float).T  # [n_series, n_time]
+def _data(dataset: str = "synthetic") -> np.ndarray:
+    return golden.series(FIXTURES, dataset)  # [n_series, n_time]
 
 
-@cache
-def _golden() -> pd.DataFrame:
-    return pd.read_csv(FIXTURES / "golden.csv.gz")
+def _periods(dataset: str) -> list[int]:
+    return PERIODS[PERIODS["dataset"] == dataset].sort_values("series")["period"].to_list()
 
 
 def _params(case: str) -> dict:
@@ -41,25 +47,35 @@ def _params(case: str) -> dict:
 
 def test_fixtures_cover_no_trend_even_period_and_the_unit_interval_ends():
     assert "FALSE" in MANIFEST["beta"].astype(str).to_list()
-    assert {7, 12} <= set(PERIODS)
-    assert set(_golden()["case"]) == set(MANIFEST.index)
+    assert {7, 12, 52} <= set(PERIODS["period"])
+    assert set(PERIODS["dataset"]) == set(DATASETS)
+    for dataset in DATASETS:
+        assert set(golden.results(FIXTURES, dataset)["case"]) == set(MANIFEST.index)
+        assert len(_periods(dataset)) == _data(dataset).shape[0]
     assert (MANIFEST["alpha"] == 1).any() and (MANIFEST["gamma"] == 1).any()
 
 
 @pytest.mark.parametrize("case", MANIFEST.index.tolist())
-@pytest.mark.parametrize("series", range(len(PERIODS)))
-def test_equals_r_holt_winters_predict(case: str, series: int):
-    rows = _golden()
-    rows = rows[(rows["case"] == case) & (rows["series"] == series)]
-    monitor = rows["time"].to_numpy() - 1  # R's time is 1-based
-    counts = _data()[series]
-    result = holt_winters(counts, period=PERIODS[series], monitor=monitor, **_params(case))
-    np.testing.assert_array_equal(result.monitor, monitor)
-    np.testing.assert_allclose(result.expected[0], rows["fit"], rtol=1e-6)
-    np.testing.assert_allclose(result.upperbound[0], rows["upr"], rtol=1e-6)
-    # The default monitor starts where R's start values first exist (two full periods).
-    full = holt_winters(counts, period=PERIODS[series], **_params(case))
-    assert full.monitor[0] == 2 * PERIODS[series] == monitor[0]
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_equals_r_holt_winters_predict(dataset: str, case: str):
+    golden_rows = golden.results(FIXTURES, dataset)
+    golden_rows = golden_rows[golden_rows["case"] == case]
+    periods = np.array(_periods(dataset))
+    counts = _data(dataset)
+    for period in np.unique(periods):  # the series of one period run together
+        series = np.flatnonzero(periods == period)
+        rows = golden_rows[golden_rows["series"].isin(series)].sort_values(["series", "time"])
+        times = rows["time"].to_numpy().reshape(series.size, -1)
+        monitor = times[0] - 1  # R's time is 1-based
+        result = holt_winters(counts[series], period=int(period), monitor=monitor, **_params(case))
+        np.testing.assert_array_equal(result.monitor, monitor)
+        fit = rows["fit"].to_numpy(dtype=float).reshape(series.size, -1)
+        upr = rows["upr"].to_numpy(dtype=float).reshape(series.size, -1)
+        np.testing.assert_allclose(result.expected, fit, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(result.upperbound, upr, rtol=1e-6, atol=1e-9)
+        # The default monitor starts where R's start values first exist (two full periods).
+        full = holt_winters(counts[series], period=int(period), **_params(case))
+        assert full.monitor[0] == 2 * period == monitor[0]
 
 
 def test_vectorised_rows_equal_single_series_and_outputs_are_consistent():

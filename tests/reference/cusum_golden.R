@@ -1,5 +1,6 @@
 # Golden fixtures for epiradar.detect.temporal.cusum: surveillance::algo.cusum on series
-# shipped with the surveillance package and on a seeded synthetic daily series.
+# shipped with the surveillance package (tests/reference/datasets.R) and on a seeded synthetic
+# daily series.
 #
 # Re-run from the repository root:  Rscript tests/reference/cusum_golden.R
 # Writes tests/fixtures/cusum/:
@@ -15,32 +16,13 @@
 #
 # algo.cusum works on one series at a time: each series is passed as list(observed = x).
 
-suppressPackageStartupMessages(library(surveillance))
+source(file.path("tests", "reference", "datasets.R"))
 
 out_dir <- file.path("tests", "fixtures", "cusum")
 dir.create(out_dir, recursive = TRUE, showWarnings = FALSE)
+unlink(Sys.glob(file.path(out_dir, "*.csv*")))
 
-as_matrix <- function(x) {
-  x <- as.matrix(x)
-  storage.mode(x) <- "double"
-  colnames(x) <- NULL
-  x
-}
-
-datasets <- list()
-
-data(salmonella.agona)
-datasets$salmonella_agona <- as_matrix(salmonella.agona$observed)
-
-data(ha.sts)
-ha <- observed(ha.sts)
-datasets$ha_sts <- as_matrix(ha[, c("chwi", "mitt", "scho")])
-
-data(campyDE)
-datasets$campy_de <- as_matrix(campyDE$case)
-
-data(measlesDE)
-datasets$measles_de <- as_matrix(observed(measlesDE)[, c("Bavaria", "Berlin", "Saarland")])
+datasets <- lapply(golden_datasets(), function(d) unname(d$observed))
 
 # Synthetic daily series: a weekly cycle with an outbreak, a sparse series with a missing
 # count inside the monitored range, and a large-count series.
@@ -54,7 +36,7 @@ s2 <- rpois(n_days, 1.5)
 s2[180:182] <- c(4, 6, 9)
 s2[210] <- NA
 s3 <- rpois(n_days, 40)
-datasets$synthetic_daily <- as_matrix(cbind(s1, s2, s3))
+datasets$synthetic_daily <- unname(cbind(s1, s2, s3) + 0)
 
 # m: NULL (estimated by R from observed[1:(range[1] - 1)]) or "given" (a per-series value
 # chosen here and passed as control$m).
@@ -79,11 +61,8 @@ manifest <- list()
 for (name in names(datasets)) {
   obs <- datasets[[name]]
   n <- nrow(obs)
-  write.csv(
-    data.frame(time = seq_len(n), setNames(as.data.frame(obs), paste0("s", seq_len(ncol(obs)) - 1))),
-    file.path(out_dir, paste0("data_", name, ".csv")),
-    row.names = FALSE, na = ""
-  )
+  t0 <- proc.time()[["elapsed"]]
+  write_dataset_csv(obs, out_dir, name)
   start <- n - n_monitor + 1
   rows <- list()
   for (case in names(cases)) {
@@ -121,6 +100,7 @@ for (name in names(datasets)) {
   con <- gzfile(file.path(out_dir, paste0(name, ".csv.gz")), "w")
   write.csv(do.call(rbind, rows), con, row.names = FALSE, quote = FALSE)
   close(con)
+  cat(sprintf("%s: %d series, %.1f s\n", name, ncol(obs), proc.time()[["elapsed"]] - t0))
 }
 write.csv(do.call(rbind, manifest), file.path(out_dir, "manifest.csv"), row.names = FALSE, quote = FALSE)
 cat("wrote", length(manifest), "cases x", length(datasets), "datasets to", out_dir, "\n")

@@ -1,41 +1,24 @@
 # Golden fixtures for epiradar.detect.temporal.ears: surveillance::earsC (C1, C2, C3)
-# on series shipped with the surveillance package and on a seeded synthetic daily series.
+# on the data sets shipped with the surveillance package (tests/reference/datasets.R) and on a
+# seeded synthetic daily series.
 #
 # Re-run from the repository root:  Rscript tests/reference/ears_golden.R
 # Writes tests/fixtures/ears/:
 #   data_<dataset>.csv   observed counts, one row per time index (1-based `time`), one column
 #                        per series
-#   <case>.csv           `series` (0-based column), `time` (1-based), `upperbound`, `alarm`
-#                        (1/0, empty when R gives NA) for every monitored time index
-#   manifest.csv         case, dataset, method, baseline, alpha (empty = earsC default),
-#                        min_sigma, R and surveillance versions
+#   <dataset>.csv.gz     one row per (case, series, monitored time): `case`, `series` (0-based
+#                        column), `time` (1-based, R's default range), `upperbound`, `alarm`
+#                        (1/0, empty when R gives NA)
+#   manifest.csv         case, method, baseline, alpha (empty = earsC default), min_sigma,
+#                        R and surveillance versions
 
-suppressPackageStartupMessages(library(surveillance))
+source(file.path("tests", "reference", "datasets.R"))
 
 out_dir <- file.path("tests", "fixtures", "ears")
 dir.create(out_dir, recursive = TRUE, showWarnings = FALSE)
+unlink(Sys.glob(file.path(out_dir, "*.csv*")))
 
-as_matrix <- function(x) {
-  x <- as.matrix(x)
-  storage.mode(x) <- "double"
-  colnames(x) <- NULL
-  x
-}
-
-datasets <- list()
-
-data(salmonella.agona)
-datasets$salmonella_agona <- as_matrix(salmonella.agona$observed)
-
-data(ha.sts)
-ha <- observed(ha.sts)
-datasets$ha_sts <- as_matrix(cbind(rowSums(ha), ha[, c("chwi", "mitt", "scho")]))
-
-data(campyDE)
-datasets$campy_de <- as_matrix(campyDE$case)
-
-data(measlesDE)
-datasets$measles_de <- as_matrix(observed(measlesDE)[, c("Bavaria", "Berlin", "Hesse", "Saarland")])
+datasets <- lapply(golden_datasets(), function(d) d$observed)
 
 # Synthetic daily series: a weekly cycle, a constant stretch (zero baseline sd), an outbreak.
 set.seed(20240501)
@@ -48,7 +31,7 @@ s2 <- rpois(n_days, 1.5)
 s2[40:60] <- 2
 s2[61:63] <- c(2, 5, 9)
 s3 <- rpois(n_days, 40)
-datasets$synthetic_daily <- as_matrix(cbind(s1, s2, s3))
+datasets$synthetic_daily <- cbind(s1, s2, s3) + 0
 
 params <- list(
   list(baseline = 7, alpha = NULL, min_sigma = 0),
@@ -59,39 +42,44 @@ params <- list(
 fmt <- function(x) ifelse(is.na(x), "", trimws(formatC(x, digits = 17, format = "g")))
 
 manifest <- list()
+for (method in c("C1", "C2", "C3")) {
+  for (i in seq_along(params)) {
+    p <- params[[i]]
+    manifest[[length(manifest) + 1]] <- data.frame(
+      case = sprintf("%s_%d", method, i), method = method, baseline = p$baseline,
+      alpha = if (is.null(p$alpha)) "" else format(p$alpha), min_sigma = p$min_sigma,
+      r_version = paste(R.version$major, R.version$minor, sep = "."),
+      surveillance_version = as.character(packageVersion("surveillance"))
+    )
+  }
+}
+manifest <- do.call(rbind, manifest)
+
 for (name in names(datasets)) {
-  obs <- datasets[[name]]
-  write.csv(
-    data.frame(time = seq_len(nrow(obs)), setNames(as.data.frame(obs), paste0("s", seq_len(ncol(obs)) - 1))),
-    file.path(out_dir, paste0("data_", name, ".csv")),
-    row.names = FALSE
-  )
+  t0 <- proc.time()[["elapsed"]]
+  obs <- unname(datasets[[name]])
+  write_dataset_csv(obs, out_dir, name)
   sts_obj <- sts(observed = obs, frequency = if (name == "synthetic_daily") 365 else 52)
-  for (method in c("C1", "C2", "C3")) {
-    for (i in seq_along(params)) {
-      p <- params[[i]]
-      control <- list(method = method, baseline = p$baseline, minSigma = p$min_sigma)
-      if (!is.null(p$alpha)) control$alpha <- p$alpha
-      res <- earsC(sts_obj, control = control)
-      rng <- res@control$range
-      ub <- upperbound(res)
-      al <- alarms(res)
-      case <- sprintf("%s_%s_%d", name, method, i)
-      rows <- do.call(rbind, lapply(seq_len(ncol(obs)), function(j) {
-        data.frame(
-          series = j - 1, time = rng, upperbound = fmt(ub[, j]),
-          alarm = ifelse(is.na(al[, j]), "", as.integer(al[, j]))
-        )
-      }))
-      write.csv(rows, file.path(out_dir, paste0(case, ".csv")), row.names = FALSE, quote = FALSE)
-      manifest[[length(manifest) + 1]] <- data.frame(
-        case = case, dataset = name, method = method, baseline = p$baseline,
-        alpha = if (is.null(p$alpha)) "" else format(p$alpha), min_sigma = p$min_sigma,
-        r_version = paste(R.version$major, R.version$minor, sep = "."),
-        surveillance_version = as.character(packageVersion("surveillance"))
+  rows <- list()
+  for (k in seq_len(nrow(manifest))) {
+    m <- manifest[k, ]
+    control <- list(method = m$method, baseline = m$baseline, minSigma = m$min_sigma)
+    if (m$alpha != "") control$alpha <- as.numeric(m$alpha)
+    res <- earsC(sts_obj, control = control)
+    rng <- res@control$range
+    ub <- upperbound(res)
+    al <- alarms(res)
+    for (j in seq_len(ncol(obs))) {
+      rows[[length(rows) + 1]] <- data.frame(
+        case = m$case, series = j - 1, time = rng, upperbound = fmt(ub[, j]),
+        alarm = ifelse(is.na(al[, j]), "", as.integer(al[, j]))
       )
     }
   }
+  con <- gzfile(file.path(out_dir, paste0(name, ".csv.gz")), "w")
+  write.csv(do.call(rbind, rows), con, row.names = FALSE, quote = FALSE)
+  close(con)
+  cat(sprintf("%s: %d series, %.1f s\n", name, ncol(obs), proc.time()[["elapsed"]] - t0))
 }
-write.csv(do.call(rbind, manifest), file.path(out_dir, "manifest.csv"), row.names = FALSE, quote = FALSE)
-cat("wrote", length(manifest), "cases to", out_dir, "\n")
+write.csv(manifest, file.path(out_dir, "manifest.csv"), row.names = FALSE, quote = FALSE)
+cat("wrote", nrow(manifest), "cases x", length(datasets), "datasets to", out_dir, "\n")

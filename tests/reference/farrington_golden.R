@@ -1,6 +1,8 @@
 # Golden fixtures for epiradar.detect.temporal.farrington: surveillance::farringtonFlexible on
-# weekly series shipped with the surveillance package, each wrapped as sts(observed, freq = 52)
-# (so epochAsDate = FALSE: reference weeks are the time index minus multiples of freq).
+# the weekly series shipped with the surveillance package (tests/reference/datasets.R; all but
+# measles_de, too short) and a seeded synthetic weekly series, each wrapped as
+# sts(observed, freq = 52) (so epochAsDate = FALSE: reference weeks are the time index minus
+# multiples of freq).
 #
 # Re-run from the repository root:  Rscript tests/reference/farrington_golden.R
 # Writes tests/fixtures/farrington/:
@@ -16,27 +18,19 @@
 # Every range is the last n_monitor weeks of the series. Every series has the synthetic
 # population 100000 + 150 t (t the 1-based time index), used by the populationOffset cases.
 
-suppressPackageStartupMessages(library(surveillance))
+source(file.path("tests", "reference", "datasets.R"))
 
 out_dir <- file.path("tests", "fixtures", "farrington")
 dir.create(out_dir, recursive = TRUE, showWarnings = FALSE)
+unlink(Sys.glob(file.path(out_dir, "*.csv*")))
 
-as_matrix <- function(x) {
-  x <- as.matrix(x)
-  storage.mode(x) <- "double"
-  colnames(x) <- NULL
-  x
-}
-
-datasets <- list()
-n_monitor <- c(salmonella_agona = 48, ha_sts = 26, campy_de = 104, synthetic = 51)
-
-data(salmonella.agona)
-datasets$salmonella_agona <- as_matrix(salmonella.agona$observed)
-data(ha.sts)
-datasets$ha_sts <- as_matrix(observed(ha.sts)[, c("chwi", "mitt", "scho")])
-data(campyDE)
-datasets$campy_de <- as_matrix(campyDE$case)
+# measles_de (156 weeks) is too short: every case needs b years of history (b >= 3) before
+# the first monitored week.
+real <- golden_datasets()
+real$measles_de <- NULL
+datasets <- lapply(real, function(d) unname(d$observed))
+n_monitor <- c(salmonella_agona = 48, ha_sts = 26, shadar = 31, sts_newport = 104,
+               campy_de = 104, synthetic = 51)
 
 # Synthetic weekly series: all zeros (R's GLM does not converge: no result), a sparse series
 # with missing counts, and a seasonal series with an outbreak and missing counts.
@@ -48,7 +42,7 @@ s2[c(40, 100, 301, 320)] <- NA
 s3 <- rpois(n_syn, 5 + 2 * sin(2 * pi * seq_len(n_syn) / 52))
 s3[310:313] <- s3[310:313] + c(8, 15, 12, 6)
 s3[c(56, 108, 200)] <- NA
-datasets$synthetic <- as_matrix(cbind(s1, s2, s3))
+datasets$synthetic <- unname(cbind(s1, s2, s3) + 0)
 
 # NULL pastWeeksNotIncluded = w (R's default).
 cases <- list(
@@ -76,11 +70,7 @@ manifest <- list()
 for (name in names(datasets)) {
   obs <- datasets[[name]]
   n <- nrow(obs)
-  write.csv(
-    data.frame(time = seq_len(n), setNames(as.data.frame(obs), paste0("s", seq_len(ncol(obs)) - 1))),
-    file.path(out_dir, paste0("data_", name, ".csv")),
-    row.names = FALSE, na = ""
-  )
+  write_dataset_csv(obs, out_dir, name)
   rng <- (n - n_monitor[[name]] + 1):n
   rows <- list()
   for (case in names(cases)) {
