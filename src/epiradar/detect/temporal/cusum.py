@@ -118,13 +118,18 @@ def cusum(
     x = y[:, days]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         z = _standardise(x, mean, trans, alpha)
-        score = np.empty(shape)
-        before = np.empty(shape)  # S_{i-1}, R's Ctm1
+        # The recursion runs time-major ([n_monitor, n_series], contiguous rows) for speed.
+        step = np.ascontiguousarray(z.T) - k
+        score_t = np.empty((days.size, n_series))
+        before_t = np.empty((days.size, n_series))  # S_{i-1}, R's Ctm1
         s = np.zeros(n_series)
         for i in range(days.size):
-            before[:, i] = s
-            s = np.maximum(0.0, s + (z[:, i] - k))  # NaN propagates, as R's max(0, NA)
-            score[:, i] = s
+            before_t[i] = s
+            s = score_t[i]
+            np.add(before_t[i], step[i], out=s)
+            np.maximum(0.0, s, out=s)  # NaN propagates, as R's max(0, NA)
+        score = np.ascontiguousarray(score_t.T)
+        before = np.ascontiguousarray(before_t.T)
         upper = _upperbound(mean, before, score, trans, k, h, alpha)
     upper = np.where(np.isnan(upper) | (upper < 0), 0.0, upper)
 
