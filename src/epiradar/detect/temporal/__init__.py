@@ -11,6 +11,7 @@ from epiradar.detect.temporal.farrington import (
 )
 from epiradar.detect.temporal.glr import glr_nb, glr_pois
 from epiradar.detect.temporal.holt_winters import holt_winters
+from epiradar.detect.temporal.nb_glm import nb_glm
 from epiradar.detect.temporal.registry import DETECTORS, Detector
 from epiradar.detect.temporal.result import DetectionResult
 
@@ -31,5 +32,6 @@ __all__ = [
     "glr_nb",
     "glr_pois",
     "holt_winters",
+    "nb_glm",
     "regression_dow",
 ]

@@ -30,6 +30,7 @@ from epiradar.detect.temporal.farrington import (
     farrington_flexible,
 )
 from epiradar.detect.temporal.holt_winters import holt_winters
+from epiradar.detect.temporal.nb_glm import nb_glm
 from epiradar.detect.temporal.result import DetectionResult
 
 Frequency = Literal["daily", "weekly"]
@@ -73,6 +74,15 @@ def _essence_first(kw: Mapping[str, Any]) -> int:
 
 def _farrington_first(kw: Mapping[str, Any]) -> int:
     return int(kw.get("b", 5)) * int(kw.get("freq", 52)) + int(kw.get("w", 3))
+
+
+def _nb_glm_first(kw: Mapping[str, Any]) -> int:
+    guard, baseline = int(kw.get("guard", 7)), kw.get("baseline", 364)
+    if baseline is not None:
+        return guard + int(baseline)
+    freq = int(kw.get("freq") or 1)
+    n_coef = 1 + bool(kw.get("trend", True)) + 2 * int(kw.get("harmonics", 1)) + freq - 1
+    return guard + 2 * n_coef
 
 
 def _ears(method: str, text: str) -> Detector:
@@ -128,6 +138,14 @@ _ENTRIES = [
         "(Mathes et al. 2017)",
         defaults={"alpha": 0.1, "beta": False, "gamma": 0.2, "period": 7},
         alpha_keyword="alpha_level",
+    ),
+    Detector(
+        name="nb_glm",
+        function=nb_glm,
+        frequency="daily",
+        first=_nb_glm_first,
+        description="negative-binomial GLM with day-of-week and yearly harmonics on the last "
+        "364 days, past outbreaks down-weighted (Farrington et al. 1996; Noufaily et al. 2013)",
     ),
     Detector(
         name="farrington",
