@@ -86,6 +86,7 @@ Outputs, column ``k`` being time index ``monitor[k]``:
 from __future__ import annotations
 
 import math
+import warnings
 
 import numba
 import numpy as np
@@ -272,7 +273,12 @@ def _judge(
     th = np.where(fitted, theta, 1.0)
     m = np.where(fitted, mu, 1.0)
     p = th / (th + m)
-    upper = stats.nbinom.ppf(1 - alpha, th, p)
+    with warnings.catch_warnings():  # boost cannot bracket the quantile for a huge theta
+        warnings.simplefilter("ignore", RuntimeWarning)
+        upper = stats.nbinom.ppf(1 - alpha, th, p)
+    failed = ~np.isfinite(upper) & fitted
+    if failed.any():  # theta near its 1e6 cap: a Poisson in effect
+        upper[failed] = stats.poisson.ppf(1 - alpha, m[failed])
     with np.errstate(invalid="ignore"):
         k = np.ceil(obs) - 1
         pvalue = np.where(k < 0, 1.0, stats.nbinom.sf(k, th, p))
