@@ -71,24 +71,51 @@ Differences from R, all deliberate:
   ``expected`` is NaN and ``alarm`` False (every other output NaN, as R's NA).
 - A missing count at ``t`` or in the ``limit54`` window gives NaN bounds and no alarm, as R's
   NA; missing reference counts are dropped, as R does.
-- A singular weighted design in an IRLS step (R's pivoting QR would go on), or no more
-  non-missing reference counts than model parameters (R: an error or a NaN dispersion),
-  gives no result for that point, as a fit that does not converge.
+- A singular weighted design in an IRLS step (R's pivoting QR would go on; here: a trend
+  whose weighted spread within the seasonal levels is below R's QR tolerance,
+  ``Sxx <= 1e-22 sum(w u^2)``, see below), or no more non-missing reference counts than model
+  parameters (R: an error or a NaN dispersion), gives no result for that point, as a fit that
+  does not converge.
 - ``monitor[0]`` must be at least ``b freq + w`` (R's default ``range`` start), and
   ``no_periods`` small enough that no block is empty (R errors only when the blocks would
   overlap the reference windows, and assigns reversed ranges in between).
-- The GLM is fitted series by series and week by week in Python (no batched IRLS yet).
+- Above a mean of ``2^50`` the ``"nbPlugin"``/``"muan"`` quantile is the Cornish-Fisher one
+  (R's ``qnbinom``/``qpois`` agree to ~1e-15 there; scipy's search does not end above
+  ``2^53`` or returns NaN).
+
+Computation (:mod:`epiradar.detect.temporal.farrington_kernel`): the GLMs of all series and
+all monitored weeks are fitted together, by one numba kernel (``prange`` over the (series,
+week) pairs, compiled once and cached on disk). The reference weeks of week ``t`` are
+``t + rel`` with the same offsets ``rel`` and levels for every ``t`` (built once by
+``_reference_weeks``); the kernel gathers each pair's non-missing counts and runs R's IRLS
+step for step. The design (intercept, trend, treatment contrasts of the present levels) spans
+the same space as one intercept per present level plus a common slope, so each weighted
+least-squares step is solved from per-level sums of the working weights, ``w u`` and ``w z``
+and the within-level centred ``Sxx``/``Sxz`` in ``O(n)`` (the arrow-shaped normal equations
+``X'WX`` factored by hand: the per-level block is diagonal, the slope's Schur complement a
+scalar), with the time as ``u = (time - t) / freq``; the hat values, the unscaled covariance of
+the slope and of the prediction at ``t`` follow in closed form. Fitted values, hat values,
+the trend's t-statistic and the prediction's standard error do not depend on that
+reparametrisation, only rounding does (the deviance also takes ``log(mu)`` from ``eta``):
+``expected``/``upperbound`` agree with R's to ~1e-12 relative on the golden fixtures.
+The trend test ``p < p_threshold_trend`` is ``|t| > c[df]`` in the kernel, ``c`` found once by
+bisection on scipy's ``t.sf``; scipy's p-values are then computed for every tested pair and
+the series where the two decisions differ (scipy is not monotone in the last bits near ``c``)
+are refitted with scipy's decision imposed. The thresholds (step 5) are computed vectorised
+over all pairs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
+import numba
 import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from epiradar.detect.temporal.farrington_kernel import fit_pairs
 from epiradar.detect.temporal.result import DetectionResult
 
 ThresholdMethod = Literal["delta", "nbPlugin", "muan"]
@@ -116,6 +143,8 @@ FARRINGTON_IMPROVED: dict[str, object] = {
 }
 
 _EPS = np.finfo(float).eps
+_HUGE_MEAN = 2.0**50
+_PARALLEL_MIN = 200_000  # (series, week) pairs x reference weeks: ~20 ms on one thread
 _EXPONENT = {"2/3": 2 / 3, "1/2": 1 / 2, "none": 1.0}
 
 
@@ -183,53 +212,32 @@ def farrington_flexible(
     shape = (n_series, days.size)
     out = {k: np.full(shape, np.nan) for k in ("expected", "upperbound", "score", "pvalue")}
     alarm = np.zeros(shape, dtype=np.bool_)
-    cfg = _Config(
-        b, reweight, float(weights_threshold), bool(trend), float(p_threshold_trend), no_periods
-    )
+    rel, lev = _reference_weeks(freq, b, w, no_periods, pwni)
+    if days.size == 0 or n_series == 0:
+        return DetectionResult(alarm=alarm, monitor=days, **out)
+    model = (freq, b, no_periods, bool(trend), bool(reweight), float(weights_threshold))
+    ok, eta0, se, phi = _fit_models(y, pop, days, rel, lev, *model, float(p_threshold_trend))
+    yt = y[:, days][ok]
+    eta0, se, phi = eta0[ok], se[ok], phi[ok]
     z = stats.norm.ppf(1 - alpha)
-    for i, t in enumerate(days):
-        levels = _blocks(n_time, int(t), freq, b, w, no_periods)
-        levels[max(0, t - pwni) : t + 1] = np.nan
-        idx = np.flatnonzero(~np.isnan(levels))
-        for j in range(n_series):
-            pred = _predict(
-                y[j],
-                None if pop is None else pop[j],
-                levels,
-                idx,
-                int(t),
-                cfg,
-                threshold_method != "delta",
-            )
-            if pred is None:
-                continue
-            fit, se, phi = pred
-            yt = y[j, t]
-            if threshold_method == "delta":
-                upper, prob = _delta(fit, se, phi, yt, z, _EXPONENT[power_trans])
-            else:
-                upper, prob = _noufaily(fit, se, phi, yt, z, alpha, threshold_method)
-            score = (yt - fit) / (upper - fit)
-            window = y[j, t - lim_period + 1 : t + 1]
-            enough = bool(window.sum() >= lim_cases)  # NaN: False, as R's NA
-            out["score"][j, i] = score
-            out["pvalue"][j, i] = prob
-            if enough:
-                out["upperbound"][j, i] = upper
-                if not np.isnan(upper):
-                    out["expected"][j, i] = fit if threshold_method == "delta" else np.exp(fit)
-                alarm[j, i] = bool(score > 1 and yt != 0)
+    with np.errstate(all="ignore"):
+        if threshold_method == "delta":
+            fit = np.maximum(np.exp(eta0), _EPS)
+            upper, prob = _delta(fit, se * fit, phi, yt, z, _EXPONENT[power_trans])
+            expected = fit
+        else:
+            fit = eta0
+            upper, prob = _noufaily(eta0, se, phi, yt, z, alpha, threshold_method)
+            expected = np.exp(eta0)
+        score = (yt - fit) / (upper - fit)
+    windows = np.lib.stride_tricks.sliding_window_view(y, lim_period, axis=1)
+    enough = windows[:, days - lim_period + 1].sum(axis=2)[ok] >= lim_cases  # NaN: as R's NA
+    out["score"][ok] = score
+    out["pvalue"][ok] = prob
+    out["upperbound"][ok] = np.where(enough, upper, np.nan)
+    out["expected"][ok] = np.where(enough & ~np.isnan(upper), expected, np.nan)
+    alarm[ok] = enough & (score > 1) & (yt != 0)
     return DetectionResult(alarm=alarm, monitor=days, **out)
-
-
-@dataclass(frozen=True)
-class _Config:
-    b: int
-    reweight: bool
-    threshold: float
-    trend: bool
-    p_trend: float
-    no_periods: int
 
 
 def _blocks(n_time: int, t: int, freq: int, b: int, w: int, p: int) -> npt.NDArray[np.float64]:
@@ -251,157 +259,95 @@ def _blocks(n_time: int, t: int, freq: int, b: int, w: int, p: int) -> npt.NDArr
     return levels
 
 
-def _design(
-    time: npt.NDArray[np.float64], levels: npt.NDArray[np.float64], trend: bool, factors: bool
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Model matrix of the reference weeks, and the level values of its factor columns."""
-    cols = [np.ones_like(time)]
-    if trend:
-        cols.append(time)
-    dummy_levels = np.empty(0)
-    if factors:
-        dummy_levels = np.unique(levels)[1:]  # treatment contrasts: the lowest level is 0
-        cols += [(levels == lv).astype(float) for lv in dummy_levels]
-    return np.column_stack(cols), dummy_levels
+def _reference_weeks(
+    freq: int, b: int, w: int, no_periods: int, pwni: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The reference weeks of a monitored week ``t`` as offsets ``rel`` (``t + rel``) and their
+    seasonal levels, sorted by level (then time): the same for every ``t`` from ``b freq + w``
+    on."""
+    t = b * freq + w
+    levels = _blocks(t + 1, t, freq, b, w, no_periods)
+    levels[max(0, t - pwni) :] = np.nan
+    idx = np.flatnonzero(~np.isnan(levels))
+    idx = idx[np.argsort(levels[idx], kind="stable")]  # grouped by level, for the kernel
+    return (idx - t).astype(np.int64), levels[idx].astype(np.int64)
 
 
-def _deviance(yv, mu, prior):
-    """Quasi-Poisson deviance, as R's ``dev.resids`` summed."""
-    d = mu.copy()
-    pos = yv > 0
-    d[pos] = yv[pos] * np.log(yv[pos] / mu[pos]) - (yv[pos] - mu[pos])
-    return float(2 * np.sum(prior * d))
+def _fit_models(y, pop, days, rel, lev, freq, b, no_periods, trend, reweight, threshold, p_trend):
+    """Steps 2-4 for every (series, monitored week): ``ok``, ``eta0`` (the link-scale
+    prediction at ``t``), its standard error and ``phi``, each ``[n_series, n_days]``.
+
+    The kernel tests the trend as ``|t| > c[df]``; scipy's p-values are then computed for every
+    tested pair, and the series where the decisions differ (scipy's p-value is not monotone in
+    its last bits near ``c``) are refitted with scipy's decision imposed."""
+    y = np.ascontiguousarray(y, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_y = np.log(y)
+        log_start = np.log(y + 0.1)  # R's start: mustart = y + 0.1, eta = log(mustart)
+        logs = np.stack([np.where(y > 0, log_y, 0.0), log_start, np.exp(log_start), y ** (2 / 3)])
+        log_pop = np.zeros((0, 0)) if pop is None else np.ascontiguousarray(np.log(pop))
+    days = days.astype(np.int64)
+    settings = (rel, lev, no_periods, float(freq), trend, reweight, threshold, b >= 3)
+    crit = np.array(_t_critical(p_trend, rel.size))  # writeable: one kernel signature
+    force = np.zeros((y.shape[0], days.size), dtype=np.int8)
+    ok, eta0, se, phi, t_stat, df = _run_kernel(y, logs, log_pop, days, *settings, crit, force)
+    tested = np.flatnonzero(~np.isnan(t_stat))
+    with np.errstate(invalid="ignore"):
+        passes = 2 * stats.t.sf(np.abs(t_stat.flat[tested]), df.flat[tested]) < p_trend
+        wrong = passes != (np.abs(t_stat.flat[tested]) > crit[df.flat[tested]])
+    if wrong.any():
+        force.flat[tested[wrong]] = np.where(passes[wrong], 1, 2)
+        rows = np.unique(tested[wrong] // days.size)
+        sub_pop = log_pop if pop is None else log_pop[rows]
+        redo = _run_kernel(y[rows], logs[:, rows], sub_pop, days, *settings, crit, force[rows])
+        for full, part in zip((ok, eta0, se, phi), redo[:4], strict=True):
+            full[rows] = part
+    return ok, eta0, se, phi
 
 
-class _Fit:
-    """R's ``glm.fit`` for ``quasipoisson(link = "log")`` (its start, IRLS steps, deviance
-    test with ``epsilon = 1e-8``, ``maxit = 25``), with what ``summary.glm``, ``hatvalues``
-    and ``predict.glm`` take from it: the last step's QR and working weights."""
-
-    def __init__(self, yv, x, prior, offset):
-        mu = yv + 0.1  # mustart
-        eta = np.log(mu)
-        mu = np.maximum(np.exp(eta), _EPS)
-        dev_old = _deviance(yv, mu, prior)
-        self.converged = False
-        for _ in range(25):
-            mu_eta = np.maximum(np.exp(eta), _EPS)
-            z = eta - offset + (yv - mu) / mu_eta
-            ww = np.sqrt(prior * mu_eta**2 / mu)
-            q, r = np.linalg.qr(x * ww[:, np.newaxis])
-            beta = np.linalg.solve(r, q.T @ (z * ww))
-            eta = x @ beta + offset
-            mu = np.maximum(np.exp(eta), _EPS)
-            dev = _deviance(yv, mu, prior)
-            if abs(dev - dev_old) / (abs(dev) + 0.1) < 1e-8:
-                self.converged = True
-                break
-            dev_old = dev
-        self.beta, self.mu, self.y = beta, mu, yv
-        self.hat = (q**2).sum(axis=1)
-        r_inv = np.linalg.inv(r)
-        self.cov_unscaled = r_inv @ r_inv.T
-        self.df = yv.size - x.shape[1]
-        self.resid = resid = (yv - mu) / np.maximum(np.exp(eta), _EPS)  # working residuals
-        self.dispersion = float(np.sum(ww**2 * resid**2) / self.df) if self.df > 0 else np.nan
-        self.phi = max(self.dispersion, 1.0) if self.df > 0 else np.nan
-
-    def se_link(self, x0):
-        return float(np.sqrt(x0 @ self.cov_unscaled @ x0 * self.dispersion))
-
-
-def _fit_fun(yv, time, levels, offset, trend, cfg):
-    """R's ``algo.farrington.fitGLM.flexible``: fit, refit without trend if needed, reweight.
-
-    Returns ``(fit, x_columns_of_prediction_row_builder)`` or None (no convergence)."""
-    factors = cfg.no_periods != 1
-    x, dummies = _design(time, levels, trend, factors)
-    keep = x.any(axis=0)  # a level whose weeks are all missing: R's NA coefficient
-    x = x[:, keep]
-    if yv.size <= x.shape[1]:  # no residual degrees of freedom (R: NaN or an error)
-        raise np.linalg.LinAlgError("too few reference counts")
-    fit = _Fit(yv, x, np.ones_like(yv), offset)
-    if not fit.converged:
-        if not trend:
-            return None
-        trend = False
-        x, dummies = _design(time, levels, trend, factors)
-        keep = x.any(axis=0)
-        x = x[:, keep]
-        fit = _Fit(yv, x, np.ones_like(yv), offset)
-        if not fit.converged:
-            return None
-    if cfg.reweight:
-        mu = fit.mu
-        s = 1.5 * (yv ** (2 / 3) * mu ** (-1 / 6) - mu**0.5) / np.sqrt(fit.phi * (1 - fit.hat))
-        big = s > cfg.threshold
-        omega = np.where(big, s**-2.0, 1.0)
-        gamma = s.size / omega.sum()
-        omega = gamma * omega
-        fit = _Fit(yv, x, omega, offset)  # R does not check this fit's convergence
-        # R then overwrites the model's working weights with omega, so the dispersion that
-        # summary.glm (trend test) and predict.glm (se) see is sum(omega resid^2) / df.
-        if fit.df > 0:
-            fit.dispersion = float(np.sum(omega * fit.resid**2) / fit.df)
-    fit.trend = trend
-    fit.keep = keep
-    fit.dummies = dummies
-    return fit
-
-
-def _row(fit, t, offset_now, no_periods):
-    """The design row of the prediction at 0-based ``t`` (R's ``wtime = k``, level ``p``)."""
-    cols = [1.0]
-    if fit.trend:
-        cols.append(t + 1.0)
-    cols += [float(lv == no_periods) for lv in fit.dummies]
-    x0 = np.asarray(cols)[fit.keep]
-    return x0, float(x0 @ fit.beta + offset_now)
-
-
-def _predict(yrow, poprow, levels, idx, t, cfg, link):
-    """R's ``algo.farrington.glm``: ``(prediction, its standard error, phi)`` at ``t`` on
-    the response (``link=False``) or link scale, or None when no model converges."""
-    yv = yrow[idx]
-    ok = ~np.isnan(yv)
-    yv = yv[ok]
-    time = idx[ok] + 1.0
-    lv = levels[idx][ok]
-    if poprow is None:
-        offset, offset_now = np.zeros_like(yv), 0.0
-    else:
-        offset, offset_now = np.log(poprow[idx][ok]), float(np.log(poprow[t]))
+def _run_kernel(y, logs, log_pop, days, rel, *rest):
+    """``fit_pairs``, on one thread when the work is small: starting the thread pool costs
+    more than it saves there (tens of milliseconds on a busy machine)."""
+    if y.shape[0] * days.size * rel.size >= _PARALLEL_MIN:
+        return fit_pairs(y, logs, log_pop, days, rel, *rest)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)  # this thread's setting only
     try:
-        return _predict_fit(yv, time, lv, offset, offset_now, t, cfg, link)
-    except np.linalg.LinAlgError:  # a singular IRLS step: no result, as a fit that diverges
-        return None
+        return fit_pairs(y, logs, log_pop, days, rel, *rest)
+    finally:
+        numba.set_num_threads(threads)
 
 
-def _predict_fit(yv, time, lv, offset, offset_now, t, cfg, link):
-    fit = _fit_fun(yv, time, lv, offset, cfg.trend, cfg)
-    if fit is None:
-        return None
-    if fit.trend:
-        x0, eta0 = _row(fit, t, offset_now, cfg.no_periods)
-        i_time = 1
-        est = fit.beta[i_time]
-        se_b = np.sqrt(fit.dispersion * fit.cov_unscaled[i_time, i_time])
-        p_trend = 2 * stats.t.sf(abs(est / se_b), fit.df)
-        no_extrapolation = max(np.exp(eta0), _EPS) <= yv.max()
-        if not (cfg.b >= 3 and p_trend < cfg.p_trend and no_extrapolation):
-            fit = _fit_fun(yv, time, lv, offset, False, cfg)
-            if fit is None:
-                return None
-    x0, eta0 = _row(fit, t, offset_now, cfg.no_periods)
-    se = fit.se_link(x0)
-    if link:
-        return eta0, se, fit.phi
-    mu0 = max(np.exp(eta0), _EPS)
-    return mu0, se * mu0, fit.phi
+@cache
+def _t_critical(p_threshold: float, n_max: int) -> npt.NDArray[np.float64]:
+    """``c[df]``, ``df = 0..n_max``: ``2 P(T_df > |x|) < p_threshold`` when ``|x| > c[df]``,
+    ``P`` being scipy's ``t.sf``, found by bisection over the doubles (where scipy's p-value
+    is not monotone, within ~1e-15 of ``c``, the caller checks the kernel's decisions)."""
+    df = np.arange(n_max + 1, dtype=float)
+    df[0] = 1.0  # unused
+
+    def passes(x: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+        return 2 * stats.t.sf(x, df) < p_threshold
+
+    lo = np.zeros(df.size, dtype=np.int64)  # bit patterns of x >= 0: ordered as the values
+    hi = np.full(df.size, np.float64(np.inf).view(np.int64))
+    crit = np.where(passes(lo.view(np.float64)), -np.inf, np.inf)  # all / no |x| pass
+    todo = np.isinf(crit) & (crit > 0) & passes(hi.view(np.float64))
+    while True:
+        active = todo & (hi - lo > 1)
+        if not active.any():
+            break
+        mid = lo + (hi - lo) // 2
+        ok = passes(mid.view(np.float64))
+        hi = np.where(active & ok, mid, hi)
+        lo = np.where(active & ~ok, mid, lo)
+    crit = np.where(todo, lo.view(np.float64), crit)
+    crit.flags.writeable = False
+    return crit
 
 
 def _delta(mu0, se, phi, yt, z, e):
-    """R's ``algo.farrington.threshold.farrington``: ``(upper, prob)``."""
+    """R's ``algo.farrington.threshold.farrington``: ``(upper, prob)``, elementwise."""
     tau = phi + se**2 / mu0
     if e == 2 / 3:
         sd = np.sqrt(4 / 9 * mu0 ** (1 / 3) * tau)
@@ -411,19 +357,28 @@ def _delta(mu0, se, phi, yt, z, e):
         sd = np.sqrt(mu0 * tau)
     upper = (mu0**e + z * sd) ** (1 / e)
     prob = stats.norm.sf(yt**e, loc=mu0**e, scale=sd)
-    return float(upper), float(prob)
+    return upper, prob
 
 
 def _noufaily(eta0, se, phi, yt, z, alpha, method):
-    """R's ``algo.farrington.threshold.noufaily``: ``(upper, prob)``."""
+    """R's ``algo.farrington.threshold.noufaily``: ``(upper, prob)``, elementwise.
+
+    From a mean of ``2^50`` on, the quantile is the Cornish-Fisher one (what R's ``qnbinom``
+    and ``qpois`` return there to ~1e-15; scipy's search does not end above ``2^53``)."""
     m = np.exp(eta0) if method == "nbPlugin" else np.exp(eta0 + z * se)
-    if np.isinf(m):
-        return np.nan, np.nan
-    if phi > 1:
-        size, prob_nb = m / (phi - 1), 1 / phi
-        upper = float(stats.nbinom.ppf(1 - alpha, size, prob_nb))
-        prob = float(stats.nbinom.sf(yt - 1, size, prob_nb))
-    else:
-        upper = float(stats.poisson.ppf(1 - alpha, m))
-        prob = float(stats.poisson.sf(yt - 1, m))
+    upper = np.full(m.shape, np.nan)
+    prob = np.full(m.shape, np.nan)
+    finite = ~np.isinf(m)
+    over = phi > 1
+    size, prob_nb = m / (phi - 1), 1 / phi
+    nb, po = finite & over, finite & ~over
+    prob[nb] = stats.nbinom.sf(yt[nb] - 1, size[nb], prob_nb[nb])
+    prob[po] = stats.poisson.sf(yt[po] - 1, m[po])
+    huge = finite & (m >= _HUGE_MEAN)
+    nb, po = nb & ~huge, po & ~huge
+    upper[nb] = stats.nbinom.ppf(1 - alpha, size[nb], prob_nb[nb])
+    upper[po] = stats.poisson.ppf(1 - alpha, m[po])
+    disp = np.where(over[huge], phi[huge], 1.0)
+    sd = np.sqrt(disp * m[huge])
+    upper[huge] = np.ceil(m[huge] + sd * (z + (z * z - 1) * (2 * disp - 1) / (6 * sd)))
     return upper, prob
