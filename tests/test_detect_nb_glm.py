@@ -239,3 +239,15 @@ def test_a_weekday_never_above_zero_fits_to_a_zero_mean():
     day = int(result.monitor[sunday][5])
     counts[0, day] = 1  # a case on a closed day is unheard of
     assert nb_glm(counts, monitor=[day]).alarm[0, 0]
+
+
+def test_a_sparse_window_gets_the_intercept_only_model():
+    counts = np.zeros((2, 420))
+    counts[0, [50, 200, 300]] = 1.0  # three cases in a year: the full model separates
+    counts[1] = np.random.default_rng(4).poisson(5.0, 420)
+    result = nb_glm(counts, monitor=np.arange(380, 420), alpha=1e-5)
+    assert np.all(np.isfinite(result.expected[0]))
+    k = 0  # the first monitored day is a refit day: its window is days 9 .. 372
+    assert result.expected[0, k] == pytest.approx(counts[0, 9:373].mean())
+    assert np.all(result.upperbound[0] < 5) and not result.alarm[0].any()
+    assert np.all(np.abs(result.expected[1] - 5.0) < 2.0)

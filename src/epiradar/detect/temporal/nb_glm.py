@@ -40,8 +40,11 @@ from the optimum by about 1e-8 relative); the golden fixtures use ``glm.control(
 with no overdispersion drive the ML ``theta`` to infinity (``glm.nb`` warns "iteration limit
 reached"), here it stops at ``1e6``, a Poisson fit in effect. Missing (NaN) counts are dropped
 from the window (R's ``na.omit``). A fit needs ``2 p`` non-missing counts (``p`` the number of
-coefficients), a non-singular design and convergence within 100 steps; otherwise the monitored
-days it serves are NaN (``alarm`` False). A level of the day-of-week factor never above 0 (a
+coefficients); with fewer the monitored days it serves are NaN (``alarm`` False). A window
+with fewer positive counts than coefficients (a rare syndrome in a sub-district), a fit that
+does not converge (singular design, 100 steps) or one predicting more than ten times the
+window's largest count plus one is replaced by the intercept-only model: the window mean, with
+Poisson dispersion. A level of the day-of-week factor never above 0 (a
 clinic closed on Sundays) drives its coefficient to minus infinity, as in R; the fit still
 converges (the step test weighs a change in ``eta`` by ``min(1, mu)``) and that day's mean is
 about 0. A window whose counts are all 0 gives the mean 0 (``theta`` NaN): ``upperbound`` 0, a
@@ -209,7 +212,41 @@ def fit_predict(
         float(weights_threshold),
         2 * n_par,
     )
+    _intercept_only_where_unfit(y, mu, theta, lo, hi, serve, n_par)
     return y, mu, theta, days
+
+
+def _intercept_only_where_unfit(y, mu, theta, lo, hi, serve, n_par) -> None:
+    """Sparse windows get the intercept-only model (in place).
+
+    A window with fewer positive counts than the model has coefficients (a syndrome seen a
+    few times a year in a sub-district) separates: coefficients run off to infinity and the
+    predictions with them (1e308 was seen). Such fits, and any fit predicting more than ten
+    times the window's largest count plus one, are replaced by the window mean with the
+    Poisson dispersion (``theta`` at its cap), the maximum likelihood fit of a constant mean;
+    so are fits that did not converge on a window with enough counts. Windows with fewer than
+    ``2 p`` counts stay without a result.
+    """
+    known = ~np.isnan(y)
+    zeros = np.zeros((y.shape[0], 1))
+    c_pos = np.concatenate([zeros, np.cumsum(known & (y > 0), axis=1)], axis=1)
+    c_sum = np.concatenate([zeros, np.cumsum(np.where(known, y, 0.0), axis=1)], axis=1)
+    c_n = np.concatenate([zeros, np.cumsum(known, axis=1)], axis=1)
+    lo_s, hi_s = lo[serve], hi[serve]  # per monitored day
+    positives = c_pos[:, hi_s] - c_pos[:, lo_s]
+    n = c_n[:, hi_s] - c_n[:, lo_s]
+    mean = np.divide(c_sum[:, hi_s] - c_sum[:, lo_s], n, out=np.full(n.shape, np.nan), where=n > 0)
+    peak = np.empty(mu.shape)
+    for k in np.unique(serve):
+        cols = serve == k
+        window = y[:, lo[k] : hi[k]]
+        top = np.nanmax(window, axis=1, initial=0.0) if window.size else np.zeros(y.shape[0])
+        peak[:, cols] = top[:, np.newaxis]
+    with np.errstate(invalid="ignore"):
+        unfit = (positives < n_par) | (mu > 10.0 * (peak + 1.0)) | np.isnan(mu)
+    unfit &= n >= 2 * n_par  # a window with too few counts for any fit stays without one
+    mu[unfit] = mean[unfit]
+    theta[unfit] = np.where(mean[unfit] > 0, THETA_MAX, np.nan)
 
 
 def design(
