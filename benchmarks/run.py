@@ -11,6 +11,13 @@
    GB18030, through `epiradar ingest --mapping` (the reference: the canonical file, same run).
 4. Hospital connectivity (benchmarks/bench_messages.py): MLLP on 8 connections, HTTP HL7 v2
    batches, HTTP FHIR R4 Bundles, each against python-hl7 / fhir.resources measured alike.
+5. Detection speed (benchmarks/detection/): farringtonFlexible on 200 weekly series x 52 weeks
+   vs R; EARS, CUSUM and GLR-NB on 10,000 daily series x 365 days vs R; one day's run of the
+   default configuration on 2,000 regions x 8 syndromes.
+6. Detection quality (benchmarks/detection/): the Noufaily et al. (2013) design with R's
+   farringtonFlexible on the same series, and the daily city with injected outbreaks.
+
+``--sections`` picks some of: ingest (1-3), connectivity (4), detection (5), evaluation (6).
 """
 
 from __future__ import annotations
@@ -242,19 +249,83 @@ def main() -> None:
     parser.add_argument(
         "--messages", type=int, default=20_000, help="messages per connectivity run"
     )
+    parser.add_argument(
+        "--sections",
+        default="ingest,connectivity,detection,evaluation",
+        help="comma-separated: ingest, connectivity, detection, evaluation",
+    )
+    parser.add_argument(
+        "--noufaily-replicates",
+        type=int,
+        default=10,
+        help="replicates per Noufaily scenario, R included (100: the paper's design, ~1 h)",
+    )
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
+    unknown = sections - {"ingest", "connectivity", "detection", "evaluation"}
+    if unknown:
+        parser.error(f"unknown sections {sorted(unknown)}")
+    if sections & {"ingest", "connectivity"}:
+        bench_service(args, sections)
+    if sections & {"detection", "evaluation"}:
+        bench_detection(args, sections)
+
+
+def bench_detection(args, sections: set[str]) -> None:
+    """The detection benchmarks print their own tables, each beside R in the same run."""
+    sys.path.insert(0, str(ROOT / "benchmarks" / "detection"))
+    import bench_daily
+    import bench_farrington
+    import city
+    import noufaily
+
+    if "detection" in sections:
+        console.rule("farringtonFlexible: 200 weekly series x 52 weeks, against R")
+        bench_farrington.main([])
+        console.rule("EARS, CUSUM, GLR-NB: 10,000 daily series x 365 days, against R")
+        bench_daily.main(["--ears-subset", "500"])
+        console.rule("one day's run on 2,000 regions x 8 syndromes")
+        city.main(["--speed"])
+        city.main(["--speed", "--methods", "nb_glm;ili=ewma_regression"])
+    if "evaluation" in sections:
+        n = str(args.noufaily_replicates)
+        console.rule(f"Noufaily et al. (2013) design, {n} replicates per scenario")
+        noufaily.main(["--replicates", n, "--r-replicates", n])
+        console.rule("daily city: 400 regions, 250 injected outbreaks")
+        city.main(
+            [
+                "--methods",
+                "C1,C2,C3",
+                "--methods",
+                "nb_glm;ili=ewma_regression",
+                "--windows",
+                "1",
+                "--windows",
+                "1,3,7",
+            ]
+        )
+
+
+def bench_service(args, sections: set[str]) -> None:
     rows = 100_000 if args.quick else args.rows
     data = make_data(rows, args.regions)
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import bench_messages
 
+    if "ingest" not in sections:
+        console.rule("hospital connectivity: MLLP, HTTP HL7 v2, HTTP FHIR R4")
+        msg = bench_messages.run_all(args.messages, 8)
+        _connectivity_table(msg)
+        return
     with tempfile.TemporaryDirectory(prefix="epiradar-bench-") as tmp:
         work = Path(tmp)
         ing = bench_ingest(data, work)
         det = bench_detect(ing, work)
         mapped = bench_mapped(data, work, min(200_000, rows))
-        console.print("hospital connectivity: MLLP, HTTP HL7 v2, HTTP FHIR R4")
-        msg = bench_messages.run_all(args.messages, 8)
+        msg = None
+        if "connectivity" in sections:
+            console.print("hospital connectivity: MLLP, HTTP HL7 v2, HTTP FHIR R4")
+            msg = bench_messages.run_all(args.messages, 8)
     table = Table(title=f"epiradar benchmarks ({os.cpu_count()} cores)")
     for col in ("benchmark", "epiradar", "reference", "reference time", "ratio", "goal"):
         table.add_column(col)
@@ -287,6 +358,15 @@ def main() -> None:
         f"{m_rate / c_rate:.2f}x",
         ">= 50,000 rows/s",
     )
+    console.print(table)
+    if msg is not None:
+        _connectivity_table(msg)
+
+
+def _connectivity_table(msg: dict) -> None:
+    table = Table(title=f"hospital connectivity ({os.cpu_count()} cores)")
+    for col in ("benchmark", "epiradar", "reference", "reference time", "ratio", "goal"):
+        table.add_column(col)
     mllp = msg["mllp"]
     table.add_row(
         f"MLLP: {mllp['messages']:,} HL7 v2 messages, 8 connections, python-hl7 MLLPClient, "

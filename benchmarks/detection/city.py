@@ -218,6 +218,18 @@ CURVES: dict[str, list[tuple[str, dict]]] = {
 DEFAULT = ("own alarms", "alpha 0.001")
 
 
+def _methods(text: str):
+    """``"nb_glm"`` (every syndrome) or ``"nb_glm;ili=ewma_regression"`` (per syndrome)."""
+    default, *special = text.split(";")
+    if not special:
+        return default.split(",")
+    chosen = {s: default.split(",") for s in SYNDROMES}
+    for item in special:
+        name, names = item.split("=")
+        chosen[Syndrome(name)] = names.split(",")
+    return chosen
+
+
 def _reuse_detector_runs() -> dict:
     """Within one evaluation the counts never change: a detector run with the same arguments
     (only the burden control or its level differs) is taken from a cache instead of rerun."""
@@ -276,7 +288,7 @@ def evaluate(args, console: Console) -> list[dict]:
             y,
             keys,
             dates,
-            methods=methods.split(","),
+            methods=_methods(methods),
             monitor_start=monitor_start,
             areas=areas,
             **kwargs,
@@ -328,7 +340,7 @@ def speed(args, console: Console) -> dict:
     y = np.vstack([counts.transpose(1, 0, 2).reshape(-1, n_days), counts.sum(axis=0)])
     dates = [START + dt.timedelta(days=i) for i in range(n_days)]
     areas = {f"R{i:04d}": f"D{i // 8:03d}" for i in range(n_regions)}
-    methods = args.methods.split(",")
+    methods = _methods(args.methods)
     out = {}
     for burden in ("none", "hierarchical"):
         detect_signals(y[:50], keys[:50], dates, methods=methods, monitor_start=dates[-1])
