@@ -286,7 +286,6 @@ def bench_detection(args, sections: set[str]) -> None:
         bench_daily.main(["--ears-subset", "500"])
         console.rule("one day's run on 2,000 regions x 8 syndromes")
         city.main(["--speed"])
-        city.main(["--speed", "--methods", "nb_glm;ili=ewma_regression"])
     if "evaluation" in sections:
         n = str(args.noufaily_replicates)
         console.rule(f"Noufaily et al. (2013) design, {n} replicates per scenario")

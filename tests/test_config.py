@@ -25,7 +25,9 @@ def _isolated(monkeypatch, tmp_path):
 def test_defaults():
     settings = load_settings()
     assert settings.db == DEFAULT_DB == "sqlite:///./epiradar.db"
-    assert settings.detect.methods == ["C1", "C2", "C3"] and settings.detect.baseline == 7
+    detect = settings.detect
+    assert detect.methods == ["nb_glm"] and detect.by_syndrome == {"ili": ["ewma_regression"]}
+    assert (detect.windows, detect.burden, detect.fdr_level) == ([1, 3, 7], "fdr", 0.1)
 
 
 def test_toml_then_environment_then_options(tmp_path, monkeypatch):

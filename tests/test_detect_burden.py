@@ -217,3 +217,19 @@ def test_evidence_windows_replay_day_by_day_and_validate():
         assert a.p_value == pytest.approx(b.p_value, rel=1e-9)
     with pytest.raises(ValueError, match="windows"):
         detect_signals(counts, keys, dates, windows=(0, 3))
+
+
+def test_a_detector_without_enough_history_is_stood_in_for_by_its_fallback():
+    rng = np.random.default_rng(3)
+    n_days = 120  # nb_glm needs 364 + 7 days; the NSSP switch judges until then
+    counts = rng.poisson(5.0, size=(2, n_days)).astype(float)
+    counts[0, -1] += 25
+    keys = [("r1", Syndrome.FEVER), ("r2", Syndrome.FEVER)]
+    dates = [START + dt.timedelta(days=i) for i in range(n_days)]
+    signals = detect_signals(counts, keys, dates, methods=["nb_glm"], monitor_start=dates[-1])
+    assert [(s.region_id, s.detector) for s in signals] == [("r1", "ewma_regression")]
+    long = np.vstack([rng.poisson(5.0, size=(1, 400)).astype(float)])
+    long[0, -1] += 25
+    dates = [START + dt.timedelta(days=i) for i in range(400)]
+    late = detect_signals(long, keys[:1], dates, methods=["nb_glm"], monitor_start=dates[-1])
+    assert [s.detector for s in late] == ["nb_glm"]

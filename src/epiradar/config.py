@@ -26,13 +26,15 @@ class DetectSettings(BaseModel):
     reach people (``burden``)."""
 
     methods: list[str] = Field(
-        ["C1", "C2", "C3"],
+        ["nb_glm"],
         description="detectors run on every syndrome: daily ones (C1, C2, C3, ewma, "
         "regression, ewma_regression, holt_winters, ...) on daily counts, weekly ones "
         "(farrington, farrington_original) on 7-day sums",
     )
     by_syndrome: dict[Syndrome, list[str]] = Field(
-        {}, description="detectors of a syndrome, replacing `methods` for it"
+        {Syndrome.ILI: ["ewma_regression"]},
+        description="detectors of a syndrome, replacing `methods` for it (influenza-like "
+        "illness: the NSSP switch follows a flu season of any timing; a yearly model does not)",
     )
     params: dict[str, dict[str, Any]] = Field(
         {}, description="a detector's own settings, e.g. [detect.params.ewma] baseline = 28"
@@ -53,14 +55,14 @@ class DetectSettings(BaseModel):
     )
     city: bool = Field(True, description="also monitor the whole city as one series")
     burden: Literal["none", "fdr", "hierarchical"] = Field(
-        "none",
+        "fdr",
         description="false-alarm burden control across the run's series: each detector's own "
         "alarms, one false-discovery-rate family per day, or city -> district -> region "
         "tested top-down (see docs/detection.md)",
     )
-    fdr_level: float = Field(0.05, gt=0, lt=0.5, description="FDR level of burden control")
+    fdr_level: float = Field(0.1, gt=0, lt=0.5, description="FDR level of burden control")
     windows: list[int] = Field(
-        [1],
+        [1, 3, 7],
         min_length=1,
         description="evidence windows in days: [1, 3, 7] also tests the sums of the last 3 and "
         "7 days against their expected values, so a sustained small excess alarms",

@@ -139,26 +139,36 @@ def detect_signals(
         )
         if rows.size == 0:
             continue
-        overrides = dict((params or {}).get(method, {}))
-        if method in _EARS:
-            overrides = {"baseline": baseline, "min_sigma": min_sigma, **overrides}
-        daily = DETECTORS[method].frequency == "daily"
-        lead = windows[-1] - 1 if accumulate and daily else 0
-        one = _judge(method, y[rows], rows, start, alpha, overrides, weekday0, lead)
-        if one is None:
-            continue
-        if accumulate and daily:
-            level = _level(method, alpha, overrides)
-            one = _accumulated(one, y[rows], size[rows], windows, min_expected, start, level)
+
+        def verdicts(name: str, stop: int | None = None, rows=rows) -> _Judged | None:
+            overrides = dict((params or {}).get(name, {}))
+            if name in _EARS:
+                overrides = {"baseline": baseline, "min_sigma": min_sigma, **overrides}
+            daily = DETECTORS[name].frequency == "daily"
+            lead = windows[-1] - 1 if accumulate and daily else 0
+            one = _judge(name, y[rows], rows, start, alpha, overrides, weekday0, lead, stop)
             if one is None:
-                continue
-        elif count_guard and daily:
-            rate = np.maximum(np.nan_to_num(one.expected), min_expected)
-            one.pvalue = np.fmax(
-                one.pvalue, count_tail(one.observed, rate, size[rows][:, one.days])
-            )
-            one.alarm &= one.pvalue <= _level(method, alpha, overrides)
-        judged.append(one)
+                return None
+            level = _level(name, alpha, overrides)
+            if accumulate and daily:
+                return _accumulated(one, y[rows], size[rows], windows, min_expected, start, level)
+            if count_guard and daily:
+                rate = np.maximum(np.nan_to_num(one.expected), min_expected)
+                tail = count_tail(one.observed, rate, size[rows][:, one.days])
+                one.pvalue = np.fmax(one.pvalue, tail)
+                one.alarm &= one.pvalue <= level
+            return one
+
+        one = verdicts(method)
+        if one is not None:
+            judged.append(one)
+        spec = DETECTORS[method]
+        primary_first = _first_day(method, alpha, params, weekday0)
+        if spec.fallback and start < primary_first:
+            # Too little history for this detector yet: its fallback judges those days.
+            early = verdicts(spec.fallback, stop=primary_first)
+            if early is not None:
+                judged.append(early)
     if burden == "none":
         return _own_alarms(judged, keys, dates, min_observed)
     return _controlled(judged, keys, dates, y.shape[0], parent, burden, fdr_level, min_observed)
@@ -180,6 +190,16 @@ def _methods_by_syndrome(
     if unknown:
         raise ValueError(f"unknown detectors {unknown}; known: {sorted(DETECTORS)}")
     return chosen
+
+
+def _first_day(
+    method: str, alpha: float | None, params: Mapping[str, Mapping[str, Any]] | None, weekday0: int
+) -> int:
+    """The first day a daily detector can judge with its settings (0 for weekly ones)."""
+    spec = DETECTORS[method]
+    if spec.frequency != "daily":
+        return 0
+    return spec.first_monitor(spec.arguments(alpha, dict((params or {}).get(method, {}))))
 
 
 def _level(method: str, alpha: float | None, overrides: Mapping[str, Any]) -> float:
@@ -204,20 +224,21 @@ def _judge(
     overrides: dict[str, Any],
     weekday0: int,
     lead: int = 0,
+    stop: int | None = None,
 ) -> _Judged | None:
-    """Run one detector on the judged days (or the weeks ending on them); daily detectors
-    also on the ``lead`` days before, for evidence windows."""
+    """Run one detector on the judged days before ``stop`` (or the weeks ending on them);
+    daily detectors also on the ``lead`` days before, for evidence windows."""
     spec = DETECTORS[method]
     kwargs = spec.arguments(alpha, overrides)
     if spec.needs_weekday:
         kwargs["weekday0"] = weekday0
-    n_days = y.shape[1]
+    n_days = y.shape[1] if stop is None else min(y.shape[1], stop)
     if spec.frequency == "daily":
         first = max(start - lead, spec.first_monitor(kwargs))
         monitor = np.arange(first, n_days, dtype=np.intp)
         if monitor.size == 0 or monitor[-1] < start:
             return None
-        result = spec.function(y, **kwargs, monitor=monitor)
+        result = spec.function(y[:, :n_days], **kwargs, monitor=monitor)
         days = result.monitor
         observed = y[:, days]
     else:

@@ -227,6 +227,9 @@ def _intercept_only_where_unfit(y, mu, theta, lo, hi, serve, n_par) -> None:
     so are fits that did not converge on a window with enough counts. Windows with fewer than
     ``2 p`` counts stay without a result.
     """
+    first = int(lo.min()) if lo.size else 0
+    y = y[:, first : int(hi.max()) if hi.size else first]  # only the windows' days
+    lo, hi = lo - first, hi - first
     known = ~np.isnan(y)
     zeros = np.zeros((y.shape[0], 1))
     c_pos = np.concatenate([zeros, np.cumsum(known & (y > 0), axis=1)], axis=1)

@@ -3,8 +3,9 @@
 Each entry fixes what the product needs to call a detector the same way as every other one: the
 series frequency it reads (daily counts, or weekly sums), its defaults in the product (each
 overridable in ``epiradar.toml`` under ``[detect.params.<name>]``), which keyword takes the
-run's per-test level ``alpha``, whether it needs the weekday of the first day, and the first
-time index it can judge. Calling an entry calls its function with its fixed arguments, so
+run's per-test level ``alpha``, whether it needs the weekday of the first day, the first
+time index it can judge, and the detector that judges the days before that (``fallback``:
+``nb_glm`` needs a year of history; until then the NSSP regression/EWMA switch stands in). Calling an entry calls its function with its fixed arguments, so
 ``DETECTORS["C1"](counts, baseline=7)`` is ``ears(counts, method="C1", baseline=7)``.
 """
 
@@ -49,6 +50,7 @@ class Detector:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     alpha_keyword: str | None = "alpha"
     needs_weekday: bool = False
+    fallback: str | None = None  # judges the days this one has too little history for
 
     def __call__(self, counts: npt.ArrayLike, **params: Any) -> DetectionResult:
         return self.function(counts, **{**self.fixed, **params})
@@ -146,6 +148,7 @@ _ENTRIES = [
         first=_nb_glm_first,
         description="negative-binomial GLM with day-of-week and yearly harmonics on the last "
         "364 days, past outbreaks down-weighted (Farrington et al. 1996; Noufaily et al. 2013)",
+        fallback="ewma_regression",
     ),
     Detector(
         name="farrington",
