@@ -201,10 +201,11 @@ def _run(
     upper = np.zeros(shape)
     alarm = np.zeros(shape, dtype=np.bool_)
     cases = ret == "cases"
-    for j in range(n_series):
-        if theta is None:
-            _glr_series(x[j], mean[j], alpha, c_arl, m_window, cases, score[j], upper[j], alarm[j])
-        else:
+    mean = np.ascontiguousarray(mean, dtype=float)
+    if theta is None:
+        _glr_all(x, mean, alpha, c_arl, m_window, cases, score, upper, alarm)
+    else:
+        for j in range(n_series):
             _lr_series(x[j], mean[j], alpha, theta, c_arl, cases, score[j], upper[j], alarm[j])
     if not cases:
         upper = score.copy()
@@ -519,6 +520,13 @@ def _nb_brute_force(x, mu0, alpha, s, n, m_window, c_arl, hit):
         if _nb_glr(x, mu0, alpha, s, n, v, m_window) >= c_arl:
             return v
     return NO_BOUND
+
+
+@numba.njit(cache=True, parallel=True, error_model="numpy")
+def _glr_all(x, mu0, alpha, c_arl, m_window, cases, score, upper, alarm):
+    """:func:`_glr_series` for every series, in parallel (each series is independent)."""
+    for j in numba.prange(x.shape[0]):
+        _glr_series(x[j], mu0[j], alpha, c_arl, m_window, cases, score[j], upper[j], alarm[j])
 
 
 @numba.njit(cache=True, error_model="numpy")
