@@ -22,3 +22,14 @@ def series(fixtures: Path, dataset: str) -> np.ndarray:
 def results(fixtures: Path, dataset: str) -> pd.DataFrame:
     """R's results on a data set, every case."""
     return pd.read_csv(fixtures / f"{dataset}.csv.gz")
+
+
+#: The surveillance package's data sets every golden script covers (tests/reference/datasets.R).
+REAL_DATASETS = [
+    "salmonella_agona",
+    "ha_sts",
+    "shadar",
+    "sts_newport",
+    "measles_de",
+    "campy_de",
+]

@@ -13,15 +13,7 @@ from epiradar.detect.temporal import cusum
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cusum"
 MANIFEST = pd.read_csv(FIXTURES / "manifest.csv", keep_default_na=False).set_index("case")
-DATASETS = [
-    "salmonella_agona",
-    "ha_sts",
-    "shadar",
-    "sts_newport",
-    "measles_de",
-    "campy_de",
-    "synthetic_daily",
-]
+DATASETS = [*golden.REAL_DATASETS, "synthetic_daily"]
 
 
 def _data(dataset: str) -> np.ndarray:

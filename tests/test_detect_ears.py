@@ -14,15 +14,7 @@ from epiradar.detect.temporal import DETECTORS, c3_pvalue, ears, first_monitor_d
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ears"
 MANIFEST = pd.read_csv(FIXTURES / "manifest.csv", keep_default_na=False).set_index("case")
-DATASETS = [
-    "salmonella_agona",
-    "ha_sts",
-    "shadar",
-    "sts_newport",
-    "measles_de",
-    "campy_de",
-    "synthetic_daily",
-]
+DATASETS = [*golden.REAL_DATASETS, "synthetic_daily"]
 
 
 def _case(dataset: str, case: str, *, r_compatible: bool):

@@ -16,15 +16,7 @@ from epiradar.detect.temporal import glr_nb, glr_pois
 
 FIXTURES = Path(__file__).parent / "fixtures" / "glr"
 MANIFEST = pd.read_csv(FIXTURES / "manifest.csv", keep_default_na=False).set_index("case")
-DATASETS = [
-    "salmonella_agona",
-    "ha_sts",
-    "shadar",
-    "sts_newport",
-    "measles_de",
-    "campy_de",
-    "synthetic_daily",
-]
+DATASETS = [*golden.REAL_DATASETS, "synthetic_daily"]
 FREQ = pd.read_csv(FIXTURES / "freq.csv").set_index("dataset")["freq"]
 
 

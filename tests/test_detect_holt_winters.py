@@ -15,15 +15,7 @@ from epiradar.detect.temporal import holt_winters
 FIXTURES = Path(__file__).parent / "fixtures" / "holt_winters"
 MANIFEST = pd.read_csv(FIXTURES / "manifest.csv").set_index("case")
 PERIODS = pd.read_csv(FIXTURES / "periods.csv")
-DATASETS = [
-    "salmonella_agona",
-    "ha_sts",
-    "shadar",
-    "sts_newport",
-    "measles_de",
-    "campy_de",
-    "synthetic",
-]
+DATASETS = [*golden.REAL_DATASETS, "synthetic"]
 
 
 def _data(dataset: str = "synthetic") -> np.ndarray:

@@ -60,7 +60,7 @@ import numpy.typing as npt
 from scipy.special import ndtr
 from scipy.stats import norm
 
-from epiradar.detect.temporal.result import DetectionResult
+from epiradar.detect.temporal.result import DetectionResult, monitor_days
 
 DEFAULT_ALPHA_LEVEL = 0.025  # R's predict.HoltWinters level = 0.95, upper side
 
@@ -97,7 +97,12 @@ def holt_winters(
     if y.ndim != 2:
         raise ValueError("counts must be [n_series, n_time]")
     n_series, n_time = y.shape
-    days = _monitor_days(monitor, n_time, 2 * period)
+    days = monitor_days(
+        monitor,
+        n_time,
+        2 * period,
+        "R's start values need two full periods before the first monitored day",
+    )
     shape = (n_series, days.size)
     if days.size == 0:
         empty = np.empty(shape)
@@ -148,18 +153,6 @@ def _check_parameters(
     if not (0.0 <= alpha <= 1.0 and 0.0 <= beta_value <= 1.0 and 0.0 <= gamma <= 1.0):
         raise ValueError("alpha, beta and gamma must be within the unit interval")
     return alpha, beta_value, trend_on, gamma
-
-
-def _monitor_days(monitor: npt.ArrayLike | None, n_time: int, first: int) -> npt.NDArray[np.intp]:
-    if monitor is None:
-        return np.arange(first, n_time, dtype=np.intp)
-    days = np.unique(np.asarray(monitor, dtype=np.intp))
-    if days.size and (days[0] < first or days[-1] >= n_time):
-        raise ValueError(
-            f"monitor must lie in {first}..{n_time - 1} (R's start values need two full "
-            "periods before the first monitored day)"
-        )
-    return days
 
 
 def _start_values(

@@ -96,7 +96,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from epiradar.detect.temporal.result import DetectionResult
+from epiradar.detect.temporal.result import DetectionResult, monitor_days
 
 THETA_MAX = 1e6
 THETA_MIN = 1e-6
@@ -194,7 +194,12 @@ def fit_predict(
     x = design(np.arange(n_time), freq=freq, period=period, harmonics=harmonics, trend=trend)
     n_par = x.shape[1]
     window = int(baseline) if baseline is not None else 2 * n_par
-    days = _monitor_days(monitor, int(guard) + window, n_time)
+    days = monitor_days(
+        monitor,
+        n_time,
+        int(guard) + window,
+        "each monitored day needs guard + baseline days before it",
+    )
     if days.size == 0:
         empty = np.empty((n_series, 0))
         return y, empty, empty.copy(), days
@@ -273,18 +278,6 @@ def design(
         level = np.mod(t, freq).astype(int)
         cols += [(level == d).astype(float) for d in range(1, int(freq))]
     return np.column_stack(cols)
-
-
-def _monitor_days(monitor: npt.ArrayLike | None, first: int, n_time: int) -> npt.NDArray[np.intp]:
-    if monitor is None:
-        return np.arange(first, n_time, dtype=np.intp)
-    days = np.unique(np.asarray(monitor, dtype=np.intp))
-    if days.size and (days[0] < first or days[-1] >= n_time):
-        raise ValueError(
-            f"monitor must lie in {first}..{n_time - 1} "
-            "(each monitored day needs guard + baseline days before it)"
-        )
-    return days
 
 
 def _schedule(

@@ -33,3 +33,17 @@ class DetectionResult:
     @property
     def n_series(self) -> int:
         return int(self.alarm.shape[0])
+
+
+def monitor_days(
+    monitor: npt.ArrayLike | None, n_time: int, first: int, why: str = ""
+) -> npt.NDArray[np.intp]:
+    """The judged time indices: ``monitor`` sorted and deduplicated, or every index from
+    ``first``; an index before ``first`` or past the end is refused, ``why`` saying why."""
+    if monitor is None:
+        return np.arange(first, n_time, dtype=np.intp)
+    days = np.unique(np.asarray(monitor, dtype=np.intp))
+    if days.size and (days[0] < first or days[-1] >= n_time):
+        reason = f" ({why})" if why else ""
+        raise ValueError(f"monitor must lie in {first}..{n_time - 1}{reason}")
+    return days
