@@ -55,7 +55,6 @@ cases <- list(
 )
 
 n_monitor <- 100
-fmt <- function(x) ifelse(is.na(x), "", trimws(formatC(x, digits = 15, format = "g")))
 
 manifest <- list()
 for (name in names(datasets)) {

@@ -77,3 +77,8 @@ write_dataset_csv <- function(obs, out_dir, name) {
     row.names = FALSE, na = ""
   )
 }
+
+# A number as the fixtures write it: `digits` significant digits, NA as an empty field.
+fmt <- function(x, digits = 15) {
+  ifelse(is.na(x), "", trimws(formatC(x, digits = digits, format = "g")))
+}

@@ -39,7 +39,7 @@ params <- list(
   list(baseline = 10, alpha = 0.05, min_sigma = 1)
 )
 
-fmt <- function(x) ifelse(is.na(x), "", trimws(formatC(x, digits = 17, format = "g")))
+fmt17 <- function(x) fmt(x, 17)
 
 manifest <- list()
 for (method in c("C1", "C2", "C3")) {
@@ -71,7 +71,7 @@ for (name in names(datasets)) {
     al <- alarms(res)
     for (j in seq_len(ncol(obs))) {
       rows[[length(rows) + 1]] <- data.frame(
-        case = m$case, series = j - 1, time = rng, upperbound = fmt(ub[, j]),
+        case = m$case, series = j - 1, time = rng, upperbound = fmt17(ub[, j]),
         alarm = ifelse(is.na(al[, j]), "", as.integer(al[, j]))
       )
     }

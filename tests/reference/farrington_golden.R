@@ -63,7 +63,6 @@ cases <- list(
                              pThresholdTrend = 1, thresholdMethod = "nbPlugin")
 )
 
-fmt <- function(x) ifelse(is.na(x), "", trimws(formatC(x, digits = 15, format = "g")))
 ctl_str <- function(v) if (is.null(v)) "" else paste(format(v), collapse = " ")
 
 manifest <- list()

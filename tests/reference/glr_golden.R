@@ -71,7 +71,6 @@ cases <- list(
 
 n_monitor <- 100
 nb_glr_cases <- c("salmonella_agona", "shadar", "sts_newport", "synthetic_daily")
-fmt <- function(x) ifelse(is.na(x), "", trimws(formatC(x, digits = 15, format = "g")))
 
 manifest <- list()
 for (name in names(datasets)) {

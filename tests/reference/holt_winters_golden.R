@@ -50,7 +50,6 @@ cases <- list(
   extremes = list(alpha = 1, beta = 0, gamma = 1, level = 0.95)
 )
 
-fmt <- function(x) ifelse(is.na(x), "", trimws(formatC(x, digits = 15, format = "g")))
 
 for (name in names(datasets)) {
   t0 <- proc.time()[["elapsed"]]
