@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import stat
+import tomllib
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from epiradar.config import DEFAULT_DB, load_settings
+from epiradar.config import DEFAULT_DB, DetectSettings, Settings, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -103,3 +105,12 @@ def test_bad_detection_settings_are_refused_naming_the_entry(tmp_path, text, mes
     (tmp_path / "epiradar.toml").write_text(f"[detect]\n{text}\n", encoding="utf-8")
     with pytest.raises(ValidationError, match=message):
         load_settings()
+
+
+def test_readme_settings_block_is_valid_and_shows_the_detection_defaults():
+    text = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = text[text.index("```toml\ndb =") + len("```toml\n") :]
+    documented = tomllib.loads(block[: block.index("```")])
+    detect = Settings(**documented).detect
+    defaults = DetectSettings()
+    assert detect.model_dump(exclude={"params"}) == defaults.model_dump(exclude={"params"})
