@@ -62,7 +62,12 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from epiradar.detect.temporal.result import DetectionResult
+from epiradar.detect.temporal.result import (
+    DetectionResult,
+    monitor_days,
+    per_series_and_day,
+    series_matrix,
+)
 
 Trans = Literal["standard", "rossi", "anscombe", "anscombe2nd", "pearsonNegBin", "none"]
 TRANSFORMS: tuple[str, ...] = (
@@ -102,13 +107,15 @@ def cusum(
             "m must be None or numeric (R's m='glm' is not offered: pass predictions as m)"
         )
     alpha = DEFAULT_NB_ALPHA if alpha is None else float(alpha)
-    y = np.asarray(counts, dtype=float)
-    if y.ndim == 1:
-        y = y[np.newaxis, :]
-    if y.ndim != 2:
-        raise ValueError("counts must be [n_series, n_time]")
+    y = series_matrix(counts)
     n_series, n_time = y.shape
-    days = _monitor_days(monitor, n_time, estimate_m=m is None)
+    estimate_m = m is None
+    days = monitor_days(
+        monitor,
+        n_time,
+        1 if estimate_m else 0,
+        "m=None estimates m from the counts before monitor[0]" if estimate_m else "",
+    )
     shape = (n_series, days.size)
     if days.size == 0:
         empty = np.empty(shape)
@@ -152,21 +159,6 @@ def cusum(
     )
 
 
-def _monitor_days(
-    monitor: npt.ArrayLike | None, n_time: int, *, estimate_m: bool
-) -> npt.NDArray[np.intp]:
-    first = 1 if estimate_m else 0
-    if monitor is None:
-        return np.arange(first, n_time, dtype=np.intp)
-    days = np.unique(np.asarray(monitor, dtype=np.intp))
-    if days.size and (days[0] < first or days[-1] >= n_time):
-        raise ValueError(
-            f"monitor must lie in {first}..{n_time - 1}"
-            + (" (m=None estimates m from the counts before monitor[0])" if estimate_m else "")
-        )
-    return days
-
-
 def _in_control_mean(
     y: npt.NDArray[np.float64], m: float | npt.ArrayLike | None, days: npt.NDArray[np.intp]
 ) -> npt.NDArray[np.float64]:
@@ -175,19 +167,7 @@ def _in_control_mean(
     if m is None:  # R: mean(observed[1:(range[1] - 1)]); NA when any count there is NA
         base = y[:, : days[0]]
         return np.broadcast_to((base.sum(axis=1) / base.shape[1])[:, np.newaxis], shape).copy()
-    given = np.asarray(m, dtype=float)
-    if given.ndim == 0:
-        return np.full(shape, float(given))
-    if given.ndim == 1:
-        if given.shape[0] != n_series:
-            raise ValueError(f"a 1-D m needs one value per series ({n_series})")
-        return np.broadcast_to(given[:, np.newaxis], shape).copy()
-    if given.ndim == 2:
-        try:
-            return np.broadcast_to(given, shape).copy()
-        except ValueError:
-            raise ValueError(f"a 2-D m must broadcast to [n_series, n_monitor] = {shape}") from None
-    raise ValueError("m must be a number, [n_series] or [n_series, n_monitor]")
+    return per_series_and_day(m, n_series, days.size, "m")
 
 
 def _standardise(x: np.ndarray, m: np.ndarray, trans: str, alpha: float) -> npt.NDArray[np.float64]:

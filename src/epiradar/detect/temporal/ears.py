@@ -44,7 +44,7 @@ from scipy.special import ndtr
 from scipy.stats import norm
 
 from epiradar.detect.temporal.c3_null import c3_pvalue
-from epiradar.detect.temporal.result import DetectionResult
+from epiradar.detect.temporal.result import DetectionResult, monitor_days, series_matrix
 
 Method = Literal["C1", "C2", "C3"]
 
@@ -85,12 +85,13 @@ def ears(
     alpha = DEFAULT_ALPHA[method] if alpha is None else alpha
     if not 0.0 < alpha < 1.0:
         raise ValueError("alpha must lie in (0, 1)")
-    y = np.asarray(counts, dtype=float)
-    if y.ndim == 1:
-        y = y[np.newaxis, :]
-    if y.ndim != 2:
-        raise ValueError("counts must be [n_series, n_time]")
-    days = _monitor_days(monitor, method, baseline, y.shape[1])
+    y = series_matrix(counts)
+    days = monitor_days(
+        monitor,
+        y.shape[1],
+        first_monitor_day(method, baseline),
+        f"{method} with baseline {baseline} cannot judge earlier days",
+    )
     if days.size == 0:
         empty = np.empty((y.shape[0], 0))
         return DetectionResult(empty, empty, empty, empty, empty.astype(bool), days)
@@ -139,20 +140,6 @@ def ears(
         alarm=np.asarray(alarm & ~undefined, dtype=bool),
         monitor=days,
     )
-
-
-def _monitor_days(
-    monitor: npt.ArrayLike | None, method: Method, baseline: int, n_time: int
-) -> npt.NDArray[np.intp]:
-    first = first_monitor_day(method, baseline)
-    if monitor is None:
-        return np.arange(first, n_time, dtype=np.intp)
-    days = np.unique(np.asarray(monitor, dtype=np.intp))
-    if days.size and (days[0] < first or days[-1] >= n_time):
-        raise ValueError(
-            f"{method} with baseline {baseline} can evaluate time indices {first}..{n_time - 1}"
-        )
-    return days
 
 
 def _standardise(obs: np.ndarray, mean: np.ndarray, sigma: np.ndarray) -> np.ndarray:

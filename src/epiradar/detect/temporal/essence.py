@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from epiradar.detect.temporal.result import DetectionResult
+from epiradar.detect.temporal.result import DetectionResult, monitor_days, series_matrix
 
 MIN_BASELINE = 11  # Rnssp's min_baseline, hard-coded in both loops
 
@@ -341,18 +341,8 @@ def _prepare(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]:
     if guard < 0:
         raise ValueError("guard cannot be negative")
-    y = np.asarray(counts, dtype=float)
-    if y.ndim == 1:
-        y = y[np.newaxis, :]
-    if y.ndim != 2:
-        raise ValueError("counts must be [n_series, n_time]")
-    n_time = y.shape[1]
-    first = MIN_BASELINE + guard
-    if monitor is None:
-        return y, np.arange(first, n_time, dtype=np.intp)
-    days = np.unique(np.asarray(monitor, dtype=np.intp))
-    if days.size and (days[0] < first or days[-1] >= n_time):
-        raise ValueError(f"monitor must lie in {first}..{n_time - 1} (11-day minimum baseline)")
+    y = series_matrix(counts)
+    days = monitor_days(monitor, y.shape[1], MIN_BASELINE + guard, "11-day minimum baseline")
     return y, days
 
 

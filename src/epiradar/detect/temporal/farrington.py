@@ -116,7 +116,7 @@ import numpy.typing as npt
 from scipy import stats
 
 from epiradar.detect.temporal.farrington_kernel import fit_pairs
-from epiradar.detect.temporal.result import DetectionResult
+from epiradar.detect.temporal.result import DetectionResult, series_matrix
 
 ThresholdMethod = Literal["delta", "nbPlugin", "muan"]
 PowerTrans = Literal["2/3", "1/2", "none"]
@@ -175,11 +175,7 @@ def farrington_flexible(
     holds 0-based time indices (R's ``range`` minus 1), sorted and deduplicated; by default
     ``b freq + w`` to the end, as R. A 1-D ``counts`` is one series.
     """
-    y = np.asarray(counts, dtype=float)
-    if y.ndim == 1:
-        y = y[np.newaxis, :]
-    if y.ndim != 2:
-        raise ValueError("counts must be [n_series, n_time]")
+    y = series_matrix(counts)
     n_series, n_time = y.shape
     freq, b, w, no_periods = int(freq), int(b), int(w), int(no_periods)
     if freq < 1 or b < 1 or w < 0 or no_periods < 1:

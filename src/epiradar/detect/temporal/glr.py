@@ -95,7 +95,12 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from epiradar.detect.temporal.result import DetectionResult
+from epiradar.detect.temporal.result import (
+    DetectionResult,
+    monitor_days,
+    per_series_and_day,
+    series_matrix,
+)
 
 Ret = Literal["value", "cases"]
 X_MAX = 10000  # R's control$xMax, the negative binomial brute-force search limit
@@ -180,19 +185,15 @@ def _run(
         if theta == 1:
             raise ValueError("theta has to differ from 1 (as R's algo.glrnb requires)")
     c_arl = float(c_arl)
-    y = np.asarray(counts, dtype=float)
-    if y.ndim == 1:
-        y = y[np.newaxis, :]
-    if y.ndim != 2:
-        raise ValueError("counts must be [n_series, n_time]")
+    y = series_matrix(counts)
     n_series, n_time = y.shape
     if mu0 is None and monitor is None:
         raise ValueError("mu0=None estimates mu0 from the counts before monitor[0]: pass monitor")
-    days = _monitor_days(monitor, n_time)
+    days = monitor_days(monitor, n_time, 0)
     if mu0 is None:
         mean = _fit_mu0(y, days, alpha, *model)
     else:
-        mean = _in_control_mean(mu0, n_series, days)
+        mean = per_series_and_day(mu0, n_series, days.size, "mu0")
     if (mean[~np.isnan(mean)] <= 0).any() or np.isinf(mean).any():
         raise ValueError("mu0 must be positive and finite")
     x = np.ascontiguousarray(y[:, days])
@@ -218,36 +219,6 @@ def _run(
         alarm=alarm,
         monitor=days,
     )
-
-
-def _monitor_days(monitor: npt.ArrayLike | None, n_time: int) -> npt.NDArray[np.intp]:
-    if monitor is None:
-        return np.arange(n_time, dtype=np.intp)
-    days = np.unique(np.asarray(monitor, dtype=np.intp))
-    if days.size and (days[0] < 0 or days[-1] >= n_time):
-        raise ValueError(f"monitor must lie in 0..{n_time - 1}")
-    return days
-
-
-def _in_control_mean(
-    mu0: float | npt.ArrayLike, n_series: int, days: npt.NDArray[np.intp]
-) -> npt.NDArray[np.float64]:
-    shape = (n_series, days.size)
-    given = np.asarray(mu0, dtype=float)
-    if given.ndim == 0:
-        return np.full(shape, float(given))
-    if given.ndim == 1:
-        if given.shape[0] != n_series:
-            raise ValueError(f"a 1-D mu0 needs one value per series ({n_series})")
-        return np.broadcast_to(given[:, np.newaxis], shape).copy()
-    if given.ndim == 2:
-        try:
-            return np.broadcast_to(given, shape).copy()
-        except ValueError:
-            raise ValueError(
-                f"a 2-D mu0 must broadcast to [n_series, n_monitor] = {shape}"
-            ) from None
-    raise ValueError("mu0 must be a number, [n_series] or [n_series, n_monitor]")
 
 
 def _fit_mu0(

@@ -60,7 +60,7 @@ import numpy.typing as npt
 from scipy.special import ndtr
 from scipy.stats import norm
 
-from epiradar.detect.temporal.result import DetectionResult, monitor_days
+from epiradar.detect.temporal.result import DetectionResult, monitor_days, series_matrix
 
 DEFAULT_ALPHA_LEVEL = 0.025  # R's predict.HoltWinters level = 0.95, upper side
 
@@ -91,11 +91,7 @@ def holt_winters(
     period = int(period)
     if not 0.0 < alpha_level < 1.0:
         raise ValueError("alpha_level must lie in (0, 1)")
-    y = np.asarray(counts, dtype=float)
-    if y.ndim == 1:
-        y = y[np.newaxis, :]
-    if y.ndim != 2:
-        raise ValueError("counts must be [n_series, n_time]")
+    y = series_matrix(counts)
     n_series, n_time = y.shape
     days = monitor_days(
         monitor,

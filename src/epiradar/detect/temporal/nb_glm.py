@@ -96,7 +96,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from epiradar.detect.temporal.result import DetectionResult, monitor_days
+from epiradar.detect.temporal.result import DetectionResult, monitor_days, series_matrix
 
 THETA_MAX = 1e6
 THETA_MIN = 1e-6
@@ -183,11 +183,7 @@ def fit_predict(
         raise ValueError("weights_threshold must be positive")
     if int(refit_every) != refit_every or refit_every < 1:
         raise ValueError("refit_every must be a positive number of days")
-    y = np.asarray(counts, dtype=float)
-    if y.ndim == 1:
-        y = y[np.newaxis, :]
-    if y.ndim != 2:
-        raise ValueError("counts must be [n_series, n_time]")
+    y = series_matrix(counts)
     if (y[~np.isnan(y)] < 0).any() or np.isinf(y).any():
         raise ValueError("counts must be non-negative and finite (NaN = missing)")
     n_series, n_time = y.shape

@@ -98,38 +98,35 @@ def _ears(method: str, text: str) -> Detector:
     )
 
 
+def _essence(name: str, function: Callable[..., DetectionResult], text: str) -> Detector:
+    """An NSSP-ESSENCE detector: 28-day baseline, 2-day guard band, Rnssp's ``red`` level;
+    the regressions need the weekday of the first day."""
+    return Detector(
+        name=name,
+        function=function,
+        frequency="daily",
+        first=_essence_first,
+        description=text,
+        defaults={"baseline": 28, "guard": 2},
+        alpha_keyword="red",
+        needs_weekday=function is not ewma,
+    )
+
+
 _ENTRIES = [
     _ears("C1", "EARS C1: the day against the 7 days before it (Hutwagner et al. 2003)"),
     _ears("C2", "EARS C2: as C1 with a 2-day guard band"),
     _ears("C3", "EARS C3: C2 excesses summed over 3 days (Hutwagner et al. 2005)"),
-    Detector(
-        name="ewma",
-        function=ewma,
-        frequency="daily",
-        first=_essence_first,
-        description="NSSP-ESSENCE EWMA, 28-day baseline, 2-day guard band (CDC Rnssp)",
-        defaults={"baseline": 28, "guard": 2},
-        alpha_keyword="red",
+    _essence("ewma", ewma, "NSSP-ESSENCE EWMA, 28-day baseline, 2-day guard band (CDC Rnssp)"),
+    _essence(
+        "regression",
+        regression_dow,
+        "NSSP-ESSENCE adaptive regression with day-of-week terms (CDC Rnssp)",
     ),
-    Detector(
-        name="regression",
-        function=regression_dow,
-        frequency="daily",
-        first=_essence_first,
-        description="NSSP-ESSENCE adaptive regression with day-of-week terms (CDC Rnssp)",
-        defaults={"baseline": 28, "guard": 2},
-        alpha_keyword="red",
-        needs_weekday=True,
-    ),
-    Detector(
-        name="ewma_regression",
-        function=ewma_regression_switch,
-        frequency="daily",
-        first=_essence_first,
-        description="NSSP-ESSENCE regression/EWMA switch at adjusted R^2 0.60 (CDC Rnssp)",
-        defaults={"baseline": 28, "guard": 2},
-        alpha_keyword="red",
-        needs_weekday=True,
+    _essence(
+        "ewma_regression",
+        ewma_regression_switch,
+        "NSSP-ESSENCE regression/EWMA switch at adjusted R^2 0.60 (CDC Rnssp)",
     ),
     Detector(
         name="holt_winters",

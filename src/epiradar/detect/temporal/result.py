@@ -35,6 +35,39 @@ class DetectionResult:
         return int(self.alarm.shape[0])
 
 
+def series_matrix(counts: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """``counts`` as a float ``[n_series, n_time]`` array (a 1-D input is one series)."""
+    y = np.asarray(counts, dtype=float)
+    if y.ndim == 1:
+        y = y[np.newaxis, :]
+    if y.ndim != 2:
+        raise ValueError("counts must be [n_series, n_time]")
+    return y
+
+
+def per_series_and_day(
+    value: float | npt.ArrayLike, n_series: int, n_days: int, name: str
+) -> npt.NDArray[np.float64]:
+    """A number, one value per series or one per series and judged day, as
+    ``[n_series, n_days]`` (``name`` is the parameter, for the error message)."""
+    shape = (n_series, n_days)
+    given = np.asarray(value, dtype=float)
+    if given.ndim == 0:
+        return np.full(shape, float(given))
+    if given.ndim == 1:
+        if given.shape[0] != n_series:
+            raise ValueError(f"a 1-D {name} needs one value per series ({n_series})")
+        return np.broadcast_to(given[:, np.newaxis], shape).copy()
+    if given.ndim == 2:
+        try:
+            return np.broadcast_to(given, shape).copy()
+        except ValueError:
+            raise ValueError(
+                f"a 2-D {name} must broadcast to [n_series, n_monitor] = {shape}"
+            ) from None
+    raise ValueError(f"{name} must be a number, [n_series] or [n_series, n_monitor]")
+
+
 def monitor_days(
     monitor: npt.ArrayLike | None, n_time: int, first: int, why: str = ""
 ) -> npt.NDArray[np.intp]:
