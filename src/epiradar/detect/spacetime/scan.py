@@ -143,16 +143,30 @@ def permutation_scan(
     )  # fmt: skip
     null = np.zeros(0)
     if n_sim > 0 and total > 0:
-        seeds = _seeds(seed, n_sim)
         case_zone = np.repeat(np.arange(n_zones, dtype=np.int64), y.sum(axis=1))
         dtype = np.int16 if int(cum[:, -1].max(initial=0)) < 2**15 else np.int32
-        rcum = np.empty((n_zones, days, n_sim), dtype)
         chunks = _chunks()
-        kernel.permuted_windows(case_zone, last.astype(np.int64), seeds, n_zones, chunks, rcum)
-        null = kernel.replicate_max(
-            kernel.PERMUTATION, rcum, ecum, zone_total, window_total, float(total),
-            nb.indptr, nb.index, klen, min_cases, ftab, chunks * 4,
-        )  # fmt: skip
+        parts = []
+        for seeds in _seed_blocks(seed, n_sim):
+            rcum = np.empty((n_zones, days, len(seeds)), dtype)
+            kernel.permuted_windows(case_zone, last.astype(np.int64), seeds, n_zones, chunks, rcum)
+            parts.append(
+                kernel.replicate_max(
+                    kernel.PERMUTATION,
+                    rcum,
+                    ecum,
+                    zone_total,
+                    window_total,
+                    float(total),
+                    nb.indptr,
+                    nb.index,
+                    klen,
+                    min_cases,
+                    ftab,
+                    chunks * 4,
+                )  # fmt: skip
+            )
+        null = np.concatenate(parts)
 
     def relative_risk(n: float, e: float) -> float:
         rest = (total - n) / (total - e)
@@ -208,23 +222,35 @@ def poisson_scan(
     klen = _prefix_lengths(nb, zone_total, max_fraction * zone_total.sum())
     window_total = ecum.sum(axis=0)
     observed_top = int(cum[:, -1].sum())
-    null = np.zeros(0)
-    rcum = None
-    if n_sim > 0:
-        seeds = _seeds(seed, n_sim)
-        rcum = np.empty((n_zones, days, n_sim), np.int32)
-        kernel.poisson_windows(rate, seeds, _chunks(), rcum)
-    top = max(observed_top, int(rcum[:, -1, :].sum(axis=0).max()) if rcum is not None else 0)
-    ftab = kernel.stat_table(kernel.POISSON, 0, top + 1)
+    ftab = kernel.stat_table(kernel.POISSON, 0, observed_top + 1)
     observed = kernel.observed_best(
         kernel.POISSON, cum, ecum, zone_total, window_total, 0.0,
         nb.indptr, nb.index, klen, min_cases, ftab,
     )  # fmt: skip
-    if rcum is not None:
-        null = kernel.replicate_max(
-            kernel.POISSON, rcum, ecum, zone_total, window_total, 0.0,
-            nb.indptr, nb.index, klen, min_cases, ftab, _chunks() * 4,
-        )  # fmt: skip
+    parts = [np.zeros(0)]
+    for seeds in _seed_blocks(seed, n_sim):
+        rcum = np.empty((n_zones, days, len(seeds)), np.int32)
+        kernel.poisson_windows(rate, seeds, _chunks(), rcum)
+        top = int(rcum[:, -1, :].sum(axis=0).max())
+        if top + 1 > len(ftab):  # counts drawn above any seen so far
+            ftab = kernel.stat_table(kernel.POISSON, 0, top + 1)
+        parts.append(
+            kernel.replicate_max(
+                kernel.POISSON,
+                rcum,
+                ecum,
+                zone_total,
+                window_total,
+                0.0,
+                nb.indptr,
+                nb.index,
+                klen,
+                min_cases,
+                ftab,
+                _chunks() * 4,
+            )  # fmt: skip
+        )
+    null = np.concatenate(parts)
     settings = dict(
         max_fraction=max_fraction, max_days=max_days, min_cases=min_cases, n_sim=n_sim,
         seed=seed, metric=metric, max_neighbors=max_neighbors, max_radius=max_radius,
@@ -359,8 +385,15 @@ def _prefix_lengths(nb: Neighbors, size: np.ndarray, limit: float) -> np.ndarray
     return klen
 
 
-def _seeds(seed: int | None, n_sim: int) -> np.ndarray:
-    return np.random.SeedSequence(seed).generate_state(n_sim, dtype=np.uint32).astype(np.int64)
+REPLICATE_BLOCK = 1024  # replicates scanned together: their running counts stay in cache
+
+
+def _seed_blocks(seed: int | None, n_sim: int) -> list[np.ndarray]:
+    """One seed per replicate (replicate r's draw depends on its seed alone), in blocks."""
+    if n_sim == 0:
+        return []
+    seeds = np.random.SeedSequence(seed).generate_state(n_sim, dtype=np.uint32).astype(np.int64)
+    return [seeds[i : i + REPLICATE_BLOCK] for i in range(0, n_sim, REPLICATE_BLOCK)]
 
 
 def _chunks() -> int:
