@@ -133,16 +133,28 @@ def replicate_max(
     n_rep = rcum.shape[2]
     top = ftab.shape[0] - 1
     best = np.zeros((n_chunks, n_rep))
+    # each zone-window's largest count over the replicates: their sum over a centre's zones
+    # bounds every replicate's count, so a threshold above it skips the replicate loop
+    zmax = np.zeros((rcum.shape[0], n_win), np.int64)
+    for z in prange(rcum.shape[0]):
+        for w in range(n_win):
+            m = 0
+            for r in range(n_rep):
+                if rcum[z, w, r] > m:
+                    m = rcum[z, w, r]
+            zmax[z, w] = m
     for ch in prange(n_chunks):
         acc = np.zeros((n_win, n_rep), np.int32)
         acce = np.zeros(n_win)
         thr = np.zeros(n_win, np.int64)
+        ub = np.zeros(n_win, np.int64)
         row = best[ch]
         for c in range(ch, n_centres, n_chunks):
             bound = row.min()
             acc[:, :] = 0
             acce[:] = 0.0
             thr[:] = 0
+            ub[:] = 0
             s = 0.0
             base = indptr[c]
             for k in range(klen[c]):
@@ -150,6 +162,7 @@ def replicate_max(
                 s += zone_total[z]
                 for w in range(n_win):
                     acce[w] += ecum[z, w]
+                    ub[w] += zmax[z, w]
                     src = rcum[z, w]
                     dst = acc[w]
                     for r in range(n_rep):
@@ -172,7 +185,7 @@ def replicate_max(
                     c0, c1 = _consts(mode, e, total)
                     t = _threshold(lo, int(hi), bound, c0, c1, ftab)
                     thr[w] = t
-                    if t > hi:
+                    if t > hi or t > ub[w]:
                         continue
                     dst = acc[w]
                     for r in range(n_rep):
