@@ -102,7 +102,8 @@ def circle_neighbors(
     population: npt.ArrayLike | None = None,
     max_population: float | None = None,
 ) -> Neighbors:
-    """Zones around each centre by distance, ties broken by smaller x then smaller y.
+    """Zones around each centre by distance, ties broken by smaller x then smaller y (then the
+    centre before other zones at its own point, then index).
 
     ``max_radius`` is inclusive. With ``population``, a list stops before the first zone that
     would bring the running total above ``max_population`` (SaTScan's maximum cluster size).
@@ -132,7 +133,8 @@ def circle_neighbors(
         if max_radius is not None:
             keep = d <= max_radius
             cand, d = cand[keep], d[keep]
-        order = np.lexsort((cand, pts[cand, 1], pts[cand, 0], d))
+        # zones sharing the centre's point: the centre first
+        order = np.lexsort((cand, cand != c, pts[cand, 1], pts[cand, 0], d))
         cand, d = cand[order], d[order]
         if max_neighbors is not None:
             cand, d = cand[:max_neighbors], d[:max_neighbors]

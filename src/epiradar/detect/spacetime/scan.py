@@ -141,7 +141,7 @@ def permutation_scan(
         kernel.PERMUTATION, cum, ecum, zone_total, window_total, float(total),
         nb.indptr, nb.index, klen, min_cases, ftab,
     )  # fmt: skip
-    null = np.zeros(0)
+    null = np.zeros(n_sim)  # no cases: every replicate's maximum is 0
     if n_sim > 0 and total > 0:
         case_zone = np.repeat(np.arange(n_zones, dtype=np.int64), y.sum(axis=1))
         dtype = np.int16 if int(cum[:, -1].max(initial=0)) < 2**15 else np.int32
