@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,10 +10,12 @@ from pathlib import Path
 import pytest
 from playwright import sync_api
 
+from epiradar.model import Alert, Severity, Signal, Syndrome
 from epiradar.web.app import create_app
 from epiradar.web.figures import LEVEL_COLOURS
 from web_support import (
     CLOSED_ALERT,
+    END,
     N_REGIONS,
     OUTBREAK_ALERT,
     Dataset,
@@ -184,5 +187,51 @@ def test_simulated_outbreak_is_found_and_traced_in_the_dashboard(browser, tmp_pa
         assert top.locator("td.rank").inner_text().strip() == "1"
         assert source.name in top.inner_text()
         page.screenshot(path=str(SHOTS / "epiradar-simulated-alert.png"), full_page=True)
+        context.close()
+    data.store.close()
+
+
+def test_space_time_cluster_is_drawn_on_the_alert_map(browser, tmp_path) -> None:
+    data = build_dataset(tmp_path)
+    day, zones = END - dt.timedelta(days=2), ["R07", "R08"]
+    cluster = Signal(
+        date=day,
+        region_id=zones[0],
+        syndrome=Syndrome.FEVER,
+        detector="spacetime:permutation",
+        observed=30,
+        expected=9.5,
+        upperbound=9.5,
+        p_value=0.001,
+        region_ids=zones,
+        start_date=day - dt.timedelta(days=2),
+        recurrence_interval=1000.0,
+    )
+    alert = Alert(
+        id="A-cluster",
+        syndrome=Syndrome.FEVER,
+        region_ids=zones,
+        start_date=day - dt.timedelta(days=2),
+        end_date=day,
+        first_alarm_date=day,
+        observed=30,
+        expected=9.5,
+        p_value=0.001,
+        severity=Severity.LOW,
+        detector="spacetime:permutation",
+        cluster_region_ids=zones,
+        recurrence_interval=1000.0,
+    )
+    data.store.replace_alerts([alert], [(alert.id, cluster)], day, day)
+    with live_server(create_app(data.settings, data.store)) as url:
+        context = browser.new_context(viewport={"width": 1366, "height": 900}, base_url=url)
+        page = context.new_page()
+        page.goto("/alerts/A-cluster")
+        _wait_rendered(page, "#region-map")
+        fills = page.locator("#region-map .scatterlayer .trace path.js-fill")
+        colours = fills.evaluate_all("els => els.map(e => getComputedStyle(e).fill)")
+        assert colours.count("rgb(109, 40, 217)") == len(zones)
+        assert "2.7 years" in page.locator("#spacetime-cluster").inner_text()
+        page.screenshot(path=str(SHOTS / "epiradar-cluster-alert.png"), full_page=True)
         context.close()
     data.store.close()

@@ -155,7 +155,7 @@ def test_detect_replay_compares_settings_and_stores_nothing(city_dir, tmp_path):
         run("detect", "--replay", "--config", proposed, "--json", "--db", db).stdout
     )
     names = {d.split(":")[0] for a in as_json for d in a["detector"].split(",")}
-    assert names <= {"C2", "ewma", "farrington"}
+    assert names <= {"C2", "ewma", "farrington", "spacetime"}  # scans stay on by default
     store = Store(db)
     try:
         assert store.alerts() == []  # a replay stores nothing

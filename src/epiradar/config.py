@@ -7,7 +7,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,9 +21,122 @@ DEFAULT_DB = "sqlite:///./epiradar.db"
 CONFIG_FILE_ENV = "EPIRADAR_CONFIG"
 
 
+class _SpaceTimeFields(BaseModel):
+    """The settings of one syndrome's space-time scan (``None`` in an override: inherit)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SpaceTimeOverride(_SpaceTimeFields):
+    """``[detect.spacetime.by_syndrome.<syndrome>]``: the entries that differ for a syndrome
+    (an entry left out keeps ``[detect.spacetime]``'s value, so an override cannot remove a
+    ``max_radius_km`` or ``max_neighbors`` set there)."""
+
+    enabled: bool | None = None
+    method: Literal["permutation", "poisson"] | None = None
+    shape: Literal["circle", "adjacency"] | None = None
+    max_days: int | None = Field(None, ge=1, le=28)
+    max_fraction: float | None = Field(None, gt=0, le=0.5)
+    max_radius_km: float | None = Field(None, gt=0)
+    max_neighbors: int | None = Field(None, ge=1)
+    min_cases: int | None = Field(None, ge=2)
+    n_sim: int | None = Field(None, ge=99)
+    min_recurrence_days: float | None = Field(None, ge=1)
+    study_days: int | None = Field(None, ge=7)
+    baseline_days: int | None = Field(None, ge=7)
+
+
+class SpaceTimeSettings(_SpaceTimeFields):
+    """Space-time scan statistics over the finest regions, per syndrome, every detection day
+    (``[detect.spacetime]``; docs/detection.md, "Space-time clusters", says why these)."""
+
+    enabled: bool = Field(True, description="scan every monitored syndrome for clusters")
+    method: Literal["permutation", "poisson"] = Field(
+        "permutation",
+        description="space-time permutation scan (Kulldorff et al. 2005): needs no population "
+        "and adjusts for each region's usual share and each day's city total; or the "
+        "expectation-based Poisson scan (Neill 2009) against a day-of-week-adjusted baseline",
+    )
+    shape: Literal["circle", "adjacency"] = Field(
+        "circle",
+        description="candidate zones: circles around each region's centroid, or regions "
+        "connected by shared boundaries (breadth-first)",
+    )
+    max_days: int = Field(7, ge=1, le=28, description="longest cluster, in days ending today")
+    max_fraction: float = Field(
+        0.2,
+        gt=0,
+        le=0.5,
+        description="largest cluster, as a share of the study period's cases (permutation) or "
+        "of the baseline (poisson); larger increases are the district and city series' job",
+    )
+    max_radius_km: float | None = Field(
+        None, gt=0, description="largest circle radius (chord km between centroids); circles only"
+    )
+    max_neighbors: int | None = Field(None, ge=1, description="most regions in one cluster")
+    min_cases: int = Field(3, ge=2, description="no cluster with fewer visits")
+    n_sim: int = Field(999, ge=99, description="Monte Carlo replicates of each scan")
+    min_recurrence_days: float = Field(
+        365.0,
+        ge=1,
+        description="alert on clusters whose recurrence interval (how often a cluster this "
+        "strong arises by chance with daily scans, 1/p days) is at least this many days: "
+        "once a year per syndrome by chance (NYC DOHMH's 100 days would mean one chance "
+        "cluster every two weeks over eight syndromes)",
+    )
+    study_days: int = Field(
+        365,
+        ge=7,
+        description="permutation: days of history whose regional shares define the expected",
+    )
+    baseline_days: int = Field(
+        28,
+        ge=7,
+        description="poisson: days before the scanned window that form each region's "
+        "baseline (adjusted for the city's day-of-week pattern)",
+    )
+    by_syndrome: dict[Syndrome, SpaceTimeOverride] = Field(
+        {},
+        description="entries that differ for a syndrome, e.g. "
+        "[detect.spacetime.by_syndrome.ili] enabled = false",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SpaceTimeSettings:
+        _check_spacetime(self, "[detect.spacetime]")
+        for syndrome in self.by_syndrome:
+            _check_spacetime(
+                self.for_syndrome(syndrome), f"[detect.spacetime.by_syndrome.{syndrome}]"
+            )
+        return self
+
+    def for_syndrome(self, syndrome: Syndrome | str) -> SpaceTimeSettings:
+        """The settings of ``syndrome``: these, with its ``by_syndrome`` entries applied."""
+        override = self.by_syndrome.get(Syndrome(syndrome))
+        if override is None:
+            return self.model_copy(update={"by_syndrome": {}})
+        given = override.model_dump(exclude_none=True)
+        return self.model_copy(update=given | {"by_syndrome": {}})
+
+
+def _check_spacetime(s: SpaceTimeSettings, where: str) -> None:
+    if s.shape == "adjacency" and s.max_radius_km is not None:
+        raise ValueError(f'{where}: max_radius_km applies to shape = "circle" only')
+    if s.method == "permutation" and s.study_days < 2 * s.max_days:
+        raise ValueError(
+            f"{where}: study_days ({s.study_days}) must be at least twice max_days "
+            f"({s.max_days}): the expected counts come from the days outside the cluster too"
+        )
+    if s.min_recurrence_days > s.n_sim + 1:
+        raise ValueError(
+            f"{where}: min_recurrence_days ({s.min_recurrence_days:g}) can never be reached with "
+            f"n_sim = {s.n_sim} (at most n_sim + 1 days): raise n_sim"
+        )
+
+
 class DetectSettings(BaseModel):
     """Temporal detection over region x syndrome counts: which detectors, and how many alarms
-    reach people (``burden``)."""
+    reach people (``burden``); and space-time scans of the finest regions (``spacetime``)."""
 
     methods: list[str] = Field(
         ["nb_glm"],
@@ -66,6 +179,10 @@ class DetectSettings(BaseModel):
         min_length=1,
         description="evidence windows in days: [1, 3, 7] also tests the sums of the last 3 and "
         "7 days against their expected values, so a sustained small excess alarms",
+    )
+    spacetime: SpaceTimeSettings = Field(
+        SpaceTimeSettings(),
+        description="space-time scans of the finest regions (see docs/detection.md)",
     )
 
     @field_validator("windows")

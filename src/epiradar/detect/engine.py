@@ -20,15 +20,23 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numba
 import numpy as np
 import numpy.typing as npt
 from scipy.stats import nbinom, poisson
 
 from epiradar.detect.burden import benjamini_hochberg, hierarchical_fdr
+from epiradar.detect.spacetime import (
+    circle_neighbors,
+    graph_neighbors,
+    permutation_scan,
+    poisson_scan,
+)
 from epiradar.detect.temporal import DETECTORS
 from epiradar.detect.temporal.ears import DEFAULT_ALPHA
 from epiradar.model import Signal, Syndrome
@@ -517,3 +525,197 @@ def count_tail(observed: np.ndarray, rate: np.ndarray, size: np.ndarray) -> np.n
         k = size[finite]
         out[finite] = nbinom.sf(observed[finite] - 1, k, k / (k + rate[finite]))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# space-time scans
+
+SpaceTimeMethod = Literal["permutation", "poisson"]
+_FIRST_STAGE_SIM = 99
+
+
+def spacetime_signals(
+    counts: npt.ArrayLike,
+    zone_ids: Sequence[str],
+    dates: Sequence[dt.date],
+    syndrome: Syndrome | str,
+    *,
+    coords: npt.ArrayLike | None = None,
+    adjacency: Sequence[Sequence[int]] | None = None,
+    method: SpaceTimeMethod = "permutation",
+    max_days: int = 7,
+    max_fraction: float = 0.2,
+    max_radius_km: float | None = None,
+    max_neighbors: int | None = None,
+    min_cases: int = 3,
+    n_sim: int = 999,
+    min_recurrence_days: float = 365.0,
+    study_days: int = 365,
+    baseline_days: int = 28,
+    monitor_start: dt.date | None = None,
+    seed: int = 0,
+) -> list[Signal]:
+    """Space-time clusters of one syndrome: a prospective scan on each day from
+    ``monitor_start`` (default: the first day with enough history) to the last.
+
+    ``counts[zone, day]`` are the syndrome's daily counts of the zones ``zone_ids`` (the finest
+    regions) on the consecutive ``dates``. Zones are circles around ``coords`` (``(lat, lon)``
+    degrees, chord distance in km like SaTScan, at most ``max_radius_km`` / ``max_neighbors``),
+    or, with ``adjacency`` (neighbour indices per zone), connected zones breadth-first (at most
+    ``max_neighbors``). Each day's scan sees only that day and earlier ones:
+
+    - ``"permutation"`` (Kulldorff et al. 2005) scans the last ``study_days`` days; a
+      cylinder's expected count is its zones' share of the study period times its days' total.
+    - ``"poisson"`` (expectation-based, Neill 2009) scans the last ``max_days`` days against
+      each zone's mean over the ``baseline_days`` before them, times the city's day-of-week
+      factor over the same days (floored at half a visit per baseline).
+
+    A cluster becomes a signal when its recurrence interval (``1 / p`` days with daily scans,
+    ``n_sim`` Monte Carlo replicates) is at least ``min_recurrence_days``; a cluster stronger
+    than every replicate gets the Gumbel p-value (SaTScan's approximation), so its severity and
+    recurrence interval say how much stronger it is. Secondary clusters
+    (sharing no zone with a stronger one) too. The signal's ``upperbound`` is its expected
+    count: the scan considers only cylinders above it. Scans are seeded from ``seed``, the
+    syndrome and the day, so reruns agree. A first stage of 99 replicates (the first 99 of the
+    full run's) stops a day early when they already rule out the level; the verdicts equal
+    those of the full run. The scans run on one thread each: a run makes many small ones, and
+    starting the kernels' threads cost 75-85 ms a call on a busy 2-core machine against
+    1-250 ms for a whole scan on one thread (9 to 400 zones); results do not depend on it.
+    """
+    y = np.asarray(counts, dtype=float)
+    if y.ndim != 2 or y.shape != (len(zone_ids), len(dates)):
+        raise ValueError(
+            f"counts {y.shape} do not match {len(zone_ids)} zones x {len(dates)} dates"
+        )
+    _check_consecutive(dates)
+    if method not in ("permutation", "poisson"):
+        raise ValueError(f"unknown space-time method {method!r}; expected permutation or poisson")
+    if len(zone_ids) < 2 or not dates:
+        return []
+    y = np.rint(y).astype(np.int64)
+    if adjacency is not None:
+        nb = graph_neighbors(
+            [list(a) for a in adjacency],
+            coords=coords,
+            metric="latlon",
+            max_neighbors=max_neighbors,
+        )
+    elif coords is not None:
+        nb = circle_neighbors(
+            coords, metric="latlon", max_neighbors=max_neighbors, max_radius=max_radius_km
+        )
+    else:
+        raise ValueError("give the zones' coords or their adjacency")
+    first = max_days + baseline_days - 1 if method == "poisson" else 2 * max_days - 1
+    start = 0 if monitor_start is None else max(0, (monitor_start - dates[0]).days)
+    name = str(Syndrome(syndrome))
+    options = dict(
+        neighbors=nb,
+        max_fraction=max_fraction,
+        max_days=max_days,
+        min_cases=min_cases,
+        analyses_per_year=365.0,
+    )
+    scan_options = dict(
+        method=method,
+        max_days=max_days,
+        min_cases=min_cases,
+        n_sim=n_sim,
+        study_days=study_days,
+        baseline_days=baseline_days,
+        min_recurrence_days=min_recurrence_days,
+        options=options,
+    )
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)  # many small scans: see the docstring
+    try:
+        return _scan_days(y, zone_ids, dates, name, max(start, first), scan_options, seed)
+    finally:
+        numba.set_num_threads(threads)
+
+
+def _scan_days(
+    y: npt.NDArray[np.int64],
+    zone_ids: Sequence[str],
+    dates: Sequence[dt.date],
+    name: str,
+    first_day: int,
+    o: dict[str, Any],
+    seed: int,
+) -> list[Signal]:
+    method, max_days, min_cases, n_sim = o["method"], o["max_days"], o["min_cases"], o["n_sim"]
+    study_days, baseline_days, options = o["study_days"], o["baseline_days"], o["options"]
+    p_level = 1.0 / o["min_recurrence_days"]
+    signals: list[Signal] = []
+    for j in range(first_day, len(dates)):
+        if y[:, j - max_days + 1 : j + 1].sum() < min_cases:
+            continue
+        day_seed = (seed * 1_000_003 + zlib.crc32(f"{name}:{dates[j]}".encode())) % 2**32
+        if method == "permutation":
+            window = y[:, max(0, j - study_days + 1) : j + 1]
+
+            def scan(n: int, window=window, day_seed=day_seed):
+                return permutation_scan(window, n_sim=n, seed=day_seed, **options)
+        else:
+            window = y[:, j - max_days + 1 : j + 1]
+            base = _poisson_baseline(
+                y[:, j - max_days - baseline_days + 1 : j - max_days + 1],
+                dates[j - max_days - baseline_days + 1],
+                dates[j - max_days + 1],
+                max_days,
+            )
+
+            def scan(n: int, window=window, base=base, day_seed=day_seed):
+                return poisson_scan(window, base, n_sim=n, seed=day_seed, **options)
+
+        if n_sim > _FIRST_STAGE_SIM:
+            probe = scan(_FIRST_STAGE_SIM)
+            top = probe.most_likely
+            if top is None:
+                continue
+            exceed = int(np.sum(probe.null_llr >= top.llr))
+            if (1 + exceed) / (n_sim + 1) > p_level:
+                continue  # the full run cannot bring p down to the level
+        result = scan(n_sim)
+        for c in result.clusters:
+            if c.p_value is None or c.p_value > p_level * (1 + 1e-9):
+                continue
+            zones = [zone_ids[int(z)] for z in c.zones]
+            # beyond the replicates' reach (p at 1 / (n_sim + 1)) the Gumbel tail says how far
+            p_value = c.strongest_p_value or c.p_value
+            signals.append(
+                Signal(
+                    date=dates[j],
+                    region_id=zones[0],
+                    syndrome=Syndrome(name),
+                    detector=f"spacetime:{method}",
+                    observed=c.observed,
+                    expected=c.expected,
+                    upperbound=c.expected,
+                    p_value=p_value,
+                    region_ids=zones,
+                    start_date=dates[j - (c.end - c.start)],
+                    recurrence_interval=1.0 / p_value,  # days: one scan a day
+                )
+            )
+    return signals
+
+
+def _poisson_baseline(
+    history: npt.NDArray[np.int64], first: dt.date, window_first: dt.date, days: int
+) -> npt.NDArray[np.float64]:
+    """Expected counts of the ``days`` days from ``window_first``: each zone's mean over
+    ``history`` (days from ``first``) times the city's day-of-week factor there."""
+    n_zones, n_hist = history.shape
+    mean = np.maximum(history.mean(axis=1), 0.5 / n_hist)
+    city = history.sum(axis=0).astype(float)
+    weekday = (first.weekday() + np.arange(n_hist)) % 7
+    overall = city.mean()
+    factor = np.ones(7)
+    if overall > 0:
+        for w in range(7):
+            on = city[weekday == w]
+            if on.size:
+                factor[w] = max(on.mean() / overall, 0.1)
+    days_weekday = (window_first.weekday() + np.arange(days)) % 7
+    return mean[:, None] * factor[days_weekday][None, :]

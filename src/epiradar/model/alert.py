@@ -35,7 +35,13 @@ class AlertStatus(StrEnum):
 
 
 class Signal(BaseModel):
-    """One detector alarm on one series (a region, or the whole city, ``region_id=None``) on one day."""
+    """One detector alarm on one series (a region, or the whole city, ``region_id=None``) on one day.
+
+    A space-time cluster found on ``date`` is one signal too: ``region_ids`` holds its zones (the
+    finest regions, the first its centre, which is also ``region_id``), ``start_date`` the first
+    day of its window (ending on ``date``) and ``recurrence_interval`` how many days of daily
+    scans it takes on average for chance alone to produce a cluster this strong.
+    """
 
     date: dt.date
     region_id: str | None
@@ -45,10 +51,19 @@ class Signal(BaseModel):
     expected: float
     upperbound: float
     p_value: float
+    region_ids: list[str] | None = None  # a space-time cluster's zones
+    start_date: dt.date | None = None  # a space-time cluster's first day
+    recurrence_interval: float | None = None  # days; space-time clusters only
+
+    @property
+    def is_cluster(self) -> bool:
+        """A space-time cluster (several regions over several days), not one series' day."""
+        return self.region_ids is not None
 
 
 class Alert(BaseModel):
-    """Signals of one syndrome merged over neighbouring regions and consecutive days."""
+    """Signals of one syndrome merged over neighbouring regions and consecutive days (and the
+    space-time clusters that cover the same place and time)."""
 
     id: str
     syndrome: Syndrome
@@ -63,6 +78,15 @@ class Alert(BaseModel):
     detector: str
     status: AlertStatus = AlertStatus.NEW
     n_signals: int = Field(default=1, ge=1)
+    cluster_region_ids: list[str] = Field(
+        default_factory=list,
+        description="the regions of the space-time clusters merged into the alert (drawn on the "
+        "map); empty when no cluster is part of it",
+    )
+    recurrence_interval: float | None = Field(
+        None,
+        description="days: the largest recurrence interval of the alert's space-time clusters",
+    )
 
 
 class SourceCandidate(BaseModel):

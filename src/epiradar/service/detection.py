@@ -1,4 +1,5 @@
-"""Run detection for a period: daily counts -> temporal detectors -> signals -> merged alerts."""
+"""Run detection for a period: daily counts -> temporal detectors and space-time scans ->
+signals -> merged alerts."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from shapely.geometry import shape
 
-from epiradar.config import Settings
-from epiradar.detect.engine import detect_signals
+from epiradar.config import DetectSettings, Settings
+from epiradar.detect.engine import detect_signals, spacetime_signals
 from epiradar.detect.merge import group_signals
 from epiradar.geo import region_adjacency
 from epiradar.model import Alert, Region, Signal, Syndrome
@@ -119,6 +121,7 @@ def compute_alerts(
         windows=cfg.windows,
         areas={r.id: r.parent_id for r in regions if r.parent_id},
     )
+    signals += cluster_signals(counts, keys, dates, regions, cfg, monitor_start=start)
     region_ids = {r.id for r in regions}
     district_regions: dict[str, list[str]] = {}
     for r in regions:
@@ -132,6 +135,73 @@ def compute_alerts(
         areas=district_regions,
     )
     return start, end, groups
+
+
+def finest_regions(regions: list[Region]) -> list[Region]:
+    """The regions no other region lies in (``parent_id``) that have a boundary: the zones
+    of the space-time scans."""
+    parents = {r.parent_id for r in regions if r.parent_id}
+    return [r for r in regions if r.id not in parents and r.geometry]
+
+
+def zone_centroids(regions: list[Region]) -> np.ndarray:
+    """``(lat, lon)`` of each region's polygon centroid (GeoJSON is lon, lat)."""
+    points = [shape(r.geometry).centroid for r in regions]
+    return np.array([[p.y, p.x] for p in points], dtype=float).reshape(-1, 2)
+
+
+def cluster_signals(
+    counts: np.ndarray,
+    keys: list[tuple[str | None, Syndrome]],
+    dates: list[dt.date],
+    regions: list[Region],
+    cfg: DetectSettings,
+    *,
+    monitor_start: dt.date | None = None,
+) -> list[Signal]:
+    """Space-time clusters of every monitored syndrome (``[detect.spacetime]``, per syndrome)
+    over the finest regions, each day from ``monitor_start``, as signals.
+
+    ``counts``/``keys`` are the count cube (:func:`count_cube`); regions without a boundary
+    cannot be placed and are left out of the scans (their visits still count for the city)."""
+    zones = finest_regions(regions)
+    if len(zones) < 2 or not dates:
+        return []
+    row_of = {(r, str(s)): i for i, (r, s) in enumerate(keys)}
+    coords = zone_centroids(zones)
+    adjacency: list[list[int]] | None = None
+    out: list[Signal] = []
+    for syndrome in cfg.syndromes:
+        st = cfg.spacetime.for_syndrome(syndrome)
+        if not st.enabled:
+            continue
+        rows = [row_of.get((z.id, str(syndrome))) for z in zones]
+        if any(r is None for r in rows):
+            continue
+        if st.shape == "adjacency" and adjacency is None:
+            index = {z.id: i for i, z in enumerate(zones)}
+            touching = region_adjacency(zones)
+            adjacency = [sorted(index[n] for n in touching[z.id] if n in index) for z in zones]
+        out += spacetime_signals(
+            counts[rows],
+            [z.id for z in zones],
+            dates,
+            syndrome,
+            coords=coords,
+            adjacency=adjacency if st.shape == "adjacency" else None,
+            method=st.method,
+            max_days=st.max_days,
+            max_fraction=st.max_fraction,
+            max_radius_km=st.max_radius_km,
+            max_neighbors=st.max_neighbors,
+            min_cases=st.min_cases,
+            n_sim=st.n_sim,
+            min_recurrence_days=st.min_recurrence_days,
+            study_days=st.study_days,
+            baseline_days=st.baseline_days,
+            monitor_start=monitor_start,
+        )
+    return out
 
 
 @dataclass(frozen=True)

@@ -91,12 +91,15 @@ def alert_signals(engine: Engine, alert_id: str) -> list[Signal]:
     )
     with engine.connect() as conn:
         rows = conn.execute(stmt).mappings().all()
-    return [Signal(**{k: v for k, v in row.items() if k not in ("id", "alert_id")}) for row in rows]
+    return [_signal_of(row) for row in rows]
 
 
 def _alert_row(alert: Alert, old_status: str | None, created: str) -> dict[str, Any]:
     row = alert.model_dump(mode="json")
     row["region_ids"] = json.dumps(alert.region_ids)
+    row["cluster_region_ids"] = (
+        json.dumps(alert.cluster_region_ids) if alert.cluster_region_ids else None
+    )
     if old_status is not None and alert.status == AlertStatus.NEW:
         row["status"] = old_status
     row["created_at"] = created
@@ -104,10 +107,21 @@ def _alert_row(alert: Alert, old_status: str | None, created: str) -> dict[str, 
 
 
 def _signal_row(alert_id: str, signal: Signal) -> dict[str, Any]:
-    return signal.model_dump(mode="json") | {"alert_id": alert_id}
+    row = signal.model_dump(mode="json") | {"alert_id": alert_id}
+    row["region_ids"] = None if signal.region_ids is None else json.dumps(signal.region_ids)
+    return row
+
+
+def _signal_of(row: Mapping[str, Any]) -> Signal:
+    data = {k: v for k, v in row.items() if k not in ("id", "alert_id")}
+    if data.get("region_ids") is not None:
+        data["region_ids"] = json.loads(data["region_ids"])
+    return Signal(**data)
 
 
 def _alert_of(row: Mapping[str, Any]) -> Alert:
     data = {k: v for k, v in row.items() if k != "created_at"}
     data["region_ids"] = json.loads(data["region_ids"])
+    clusters = data.pop("cluster_region_ids", None)
+    data["cluster_region_ids"] = json.loads(clusters) if clusters else []
     return Alert(**data)

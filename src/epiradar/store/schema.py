@@ -236,6 +236,8 @@ alerts = Table(
     Column("status", String, nullable=False),
     Column("n_signals", Integer, nullable=False),
     Column("created_at", String, nullable=False),
+    Column("cluster_region_ids", Text, nullable=True),  # JSON list; NULL = no space-time cluster
+    Column("recurrence_interval", Float, nullable=True),  # days
 )
 
 signals = Table(
@@ -251,5 +253,8 @@ signals = Table(
     Column("expected", Float, nullable=False),
     Column("upperbound", Float, nullable=False),
     Column("p_value", Float, nullable=False),
+    Column("region_ids", Text, nullable=True),  # JSON list: a space-time cluster's zones
+    Column("start_date", String, nullable=True),  # a space-time cluster's first day
+    Column("recurrence_interval", Float, nullable=True),  # days
 )
 Index("ix_signals_alert", signals.c.alert_id)

@@ -66,6 +66,7 @@ class AlertOut(BaseModel):
     alert: Alert
     syndrome_label: str
     region_names: list[str]
+    cluster_region_names: list[str]  # of ``alert.cluster_region_ids``: the space-time cluster
     is_open: bool
     signals: list[Signal]
 
@@ -151,10 +152,12 @@ def alert(store: StoreDep, alert_id: str) -> AlertOut:
         row, signals = views.alert_summary(store, alert_id)
     except views.UnknownAlertError as exc:
         raise _not_found(exc) from None
+    names = dict(zip(row.alert.region_ids, row.region_names, strict=False))
     return AlertOut(
         alert=row.alert,
         syndrome_label=row.syndrome_label,
         region_names=row.region_names,
+        cluster_region_names=[names.get(r, r) for r in row.alert.cluster_region_ids],
         is_open=row.is_open,
         signals=signals,
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 from shapely.geometry import shape
@@ -27,6 +27,8 @@ LEVEL_LABELS = {"none": "No alert", "low": "Low", "medium": "Medium", "high": "H
 MUTED_FILL = "#eef1f5"
 OUTLINE = "#ffffff"
 HIGHLIGHT_OUTLINE = "#1f2a44"
+CLUSTER_OUTLINE = "#6d28d9"  # a space-time cluster's regions
+CLUSTER_FILL = "rgba(109, 40, 217, 0.28)"
 BAR = "#3b6ea8"
 TREND = "#1f2a44"
 WINDOW_FILL = "rgba(214, 60, 60, 0.13)"
@@ -101,6 +103,7 @@ def region_map(
     regions: Sequence[MapRegion],
     *,
     highlight_only: bool = False,
+    cluster: Collection[str] = (),
     sources: Sequence[SourceRow] = (),
     syndrome_focus: str | None = None,
     show_labels: bool = True,
@@ -109,14 +112,19 @@ def region_map(
     """One filled polygon trace per region (coloured by alert level) plus source markers.
 
     With ``highlight_only`` the highlighted regions keep their level colour (or the medium colour
-    when they have no current alert) and the others are muted.
+    when they have no current alert) and the others are muted. The regions of a space-time
+    ``cluster`` are filled and outlined in the cluster colour (``meta.cluster`` is true).
     """
+    cluster = set(cluster)
     data: list[dict[str, Any]] = []
     for region in regions:
         xs, ys = _polygon_xy(region.geometry)
         if not xs:
             continue
-        if highlight_only:
+        in_cluster = region.id in cluster
+        if in_cluster:
+            colour = CLUSTER_FILL
+        elif highlight_only:
             colour = (
                 (LEVEL_COLOURS[region.level] if region.level != "none" else LEVEL_COLOURS["medium"])
                 if region.highlighted
@@ -133,15 +141,20 @@ def region_map(
                 "fill": "toself",
                 "fillcolor": colour,
                 "line": {
-                    "color": HIGHLIGHT_OUTLINE if region.highlighted else OUTLINE,
-                    "width": 2 if region.highlighted else 1,
+                    "color": CLUSTER_OUTLINE
+                    if in_cluster
+                    else HIGHLIGHT_OUTLINE
+                    if region.highlighted
+                    else OUTLINE,
+                    "width": 3 if in_cluster else 2 if region.highlighted else 1,
                 },
                 "hoveron": "fills",
                 "hoverinfo": "text",
-                "text": _hover(region, syndrome_focus),
+                "text": _hover(region, syndrome_focus)
+                + ("<br>In the space-time cluster" if in_cluster else ""),
                 "name": region.name,
                 "showlegend": False,
-                "meta": {"region": region.id, "level": region.level},
+                "meta": {"region": region.id, "level": region.level, "cluster": in_cluster},
             }
         )
     labels = [(r, _label_point(r.geometry)) for r in regions]

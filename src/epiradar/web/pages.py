@@ -151,6 +151,7 @@ def alert_page(
             "map_figure": figures.region_map(
                 data.regions,
                 highlight_only=True,
+                cluster=alert.cluster_region_ids,
                 sources=data.sources,
                 syndrome_focus=alert.syndrome.value,
                 height=400,

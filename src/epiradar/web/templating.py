@@ -32,6 +32,20 @@ def fmt_num(value: float | None, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+def fmt_interval(days: float | None) -> str:
+    """A recurrence interval: days below a year, then years (SaTScan's convention)."""
+    if days is None or math.isnan(days):
+        return "–"
+    if days < 365:
+        return f"{days:,.0f} day{'' if round(days) == 1 else 's'}"
+    years = days / 365
+    if years < 10:
+        return f"{years:.1f} years"
+    if years < 1e6:
+        return f"{years:,.0f} years"
+    return "over a million years"
+
+
 def fmt_date(value: dt.date | None) -> str:
     return value.strftime("%d %b %Y") if value else "–"
 
@@ -58,6 +72,11 @@ def path_for(context: dict[str, Any], name: str, /, **params: Any) -> str:
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.filters.update(
-    fmt_p=fmt_p, fmt_num=fmt_num, fmt_date=fmt_date, short_key=short_key, figure_json=figure_json
+    fmt_p=fmt_p,
+    fmt_num=fmt_num,
+    fmt_interval=fmt_interval,
+    fmt_date=fmt_date,
+    short_key=short_key,
+    figure_json=figure_json,
 )
 templates.env.globals["path_for"] = path_for

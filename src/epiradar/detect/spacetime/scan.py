@@ -43,6 +43,15 @@ class Cluster:
     llr: float
     p_value: float | None
     recurrence_interval: float | None  # days between clusters this strong by chance
+    gumbel_p_value: float | None = None  # from a Gumbel fit to the replicate maxima
+
+    @property
+    def strongest_p_value(self) -> float | None:
+        """The Monte Carlo p-value, or the Gumbel one where the Monte Carlo p-value is at its
+        floor ``1 / (n_sim + 1)`` and cannot tell how much stronger the cluster is."""
+        if self.p_value is None or self.gumbel_p_value is None:
+            return self.p_value
+        return min(self.p_value, self.gumbel_p_value)
 
     @property
     def observed_over_expected(self) -> float:
@@ -277,6 +286,7 @@ def _clusters(
     radius = nb.distance[np.maximum(nb.indptr[:-1] + k - 1, 0)]
     order = np.lexsort((np.arange(len(llr)), radius, k, -llr))
     null_sorted = np.sort(null)
+    gumbel = _gumbel(null)
     used = np.zeros(nb.n_centres, dtype=bool)
     out: list[Cluster] = []
     for c in order:
@@ -285,13 +295,17 @@ def _clusters(
         zones = nb.index[nb.indptr[c] : nb.indptr[c] + k[c]]
         if used[zones].any():
             continue
-        p = ri = None
+        p = ri = gp = None
         if n_sim > 0:
             exceed = n_sim - np.searchsorted(null_sorted, llr[c], side="left")
             if exceed >= n_sim and out:
                 break  # every replicate beats it: SaTScan stops reporting here
             p = (1 + exceed) / (n_sim + 1)
             ri = 365.0 / (p * analyses_per_year)
+            if gumbel is not None and exceed > 0:
+                gp = None  # only where the Monte Carlo p-value is at its floor
+            elif gumbel is not None:
+                gp = gumbel(float(llr[c]))
         used[zones] = True
         out.append(
             Cluster(
@@ -306,11 +320,26 @@ def _clusters(
                 llr=float(llr[c]),
                 p_value=p,
                 recurrence_interval=ri,
+                gumbel_p_value=gp,
             )
         )
         if max_clusters is not None and len(out) >= max_clusters:
             break
     return out
+
+
+def _gumbel(null: np.ndarray) -> Any:
+    """Tail of a Gumbel distribution fitted to the replicate maxima by moments (Abrams,
+    Kleinman & Kulldorff 2006, the approximation SaTScan reports for small p-values)."""
+    if len(null) < 10 or not np.std(null) > 0:
+        return None
+    scale = float(np.std(null, ddof=1)) * np.sqrt(6) / np.pi
+    loc = float(np.mean(null)) - np.euler_gamma * scale
+
+    def tail(x: float) -> float:
+        return float(-np.expm1(-np.exp(-(x - loc) / scale)))
+
+    return tail
 
 
 def _counts(values: npt.ArrayLike, name: str, *, integer: bool) -> np.ndarray:
