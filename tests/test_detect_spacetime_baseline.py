@@ -45,7 +45,7 @@ def test_poisson_scan_on_the_baseline_finds_a_surge() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"history": 10}, "history"), ({"history": 70}, "too few")],
+    [({"history": 5}, "history"), ({"history": 70}, "too few"), ({"min_visits": -1}, "min_visits")],
 )
 def test_baseline_rejects_bad_settings(kwargs, message) -> None:
     y, _ = _city()

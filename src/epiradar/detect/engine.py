@@ -36,6 +36,7 @@ from epiradar.detect.spacetime import (
     graph_neighbors,
     permutation_scan,
     poisson_scan,
+    weekday_baseline,
 )
 from epiradar.detect.temporal import DETECTORS
 from epiradar.detect.temporal.ears import DEFAULT_ALPHA
@@ -658,12 +659,8 @@ def _scan_days(
                 return permutation_scan(window, n_sim=n, seed=day_seed, **options)
         else:
             window = y[:, j - max_days + 1 : j + 1]
-            base = _poisson_baseline(
-                y[:, j - max_days - baseline_days + 1 : j - max_days + 1],
-                dates[j - max_days - baseline_days + 1],
-                dates[j - max_days + 1],
-                max_days,
-            )
+            past = y[:, j - max_days - baseline_days + 1 : j + 1]
+            base = weekday_baseline(past, history=baseline_days, max_days=max_days)[:, -max_days:]
 
             def scan(n: int, window=window, base=base, day_seed=day_seed):
                 return poisson_scan(window, base, n_sim=n, seed=day_seed, **options)
@@ -699,23 +696,3 @@ def _scan_days(
                 )
             )
     return signals
-
-
-def _poisson_baseline(
-    history: npt.NDArray[np.int64], first: dt.date, window_first: dt.date, days: int
-) -> npt.NDArray[np.float64]:
-    """Expected counts of the ``days`` days from ``window_first``: each zone's mean over
-    ``history`` (days from ``first``) times the city's day-of-week factor there."""
-    n_zones, n_hist = history.shape
-    mean = np.maximum(history.mean(axis=1), 0.5 / n_hist)
-    city = history.sum(axis=0).astype(float)
-    weekday = (first.weekday() + np.arange(n_hist)) % 7
-    overall = city.mean()
-    factor = np.ones(7)
-    if overall > 0:
-        for w in range(7):
-            on = city[weekday == w]
-            if on.size:
-                factor[w] = max(on.mean() / overall, 0.1)
-    days_weekday = (window_first.weekday() + np.arange(days)) % 7
-    return mean[:, None] * factor[days_weekday][None, :]
