@@ -16,8 +16,12 @@
    default configuration on 2,000 regions x 8 syndromes.
 6. Detection quality (benchmarks/detection/): the Noufaily et al. (2013) design with R's
    farringtonFlexible on the same series, and the daily city with injected outbreaks.
+7. Space-time scan (benchmarks/spacetime/): the permutation scan on SaTScan's reference cities
+   against SaTScan 10.3.2's recorded times and clusters, its scaling, and point-source outbreaks
+   against per-region EARS (``--quick``: the detection benchmark's smoke size).
 
-``--sections`` picks some of: ingest (1-3), connectivity (4), detection (5), evaluation (6).
+``--sections`` picks some of: ingest (1-3), connectivity (4), detection (5), evaluation (6),
+spacetime (7).
 """
 
 from __future__ import annotations
@@ -124,6 +128,9 @@ methods = ["C1", "C2", "C3"]
 by_syndrome = {}
 windows = [1]
 burden = "none"
+
+[detect.spacetime]
+enabled = false
 """
 
 
@@ -269,8 +276,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--sections",
-        default="ingest,connectivity,detection,evaluation",
-        help="comma-separated: ingest, connectivity, detection, evaluation",
+        default="ingest,connectivity,detection,evaluation,spacetime",
+        help="comma-separated: ingest, connectivity, detection, evaluation, spacetime",
     )
     parser.add_argument(
         "--noufaily-replicates",
@@ -280,13 +287,15 @@ def main() -> None:
     )
     args = parser.parse_args()
     sections = set(args.sections.split(","))
-    unknown = sections - {"ingest", "connectivity", "detection", "evaluation"}
+    unknown = sections - {"ingest", "connectivity", "detection", "evaluation", "spacetime"}
     if unknown:
         parser.error(f"unknown sections {sorted(unknown)}")
     if sections & {"ingest", "connectivity"}:
         bench_service(args, sections)
     if sections & {"detection", "evaluation"}:
         bench_detection(args, sections)
+    if "spacetime" in sections:
+        bench_spacetime(args)
 
 
 def bench_detection(args, sections: set[str]) -> None:
@@ -321,6 +330,33 @@ def bench_detection(args, sections: set[str]) -> None:
                 "1,3,7",
             ]
         )
+
+
+def _load(path: Path, name: str):
+    """A benchmark script as a module under its own name (``detection.py`` would otherwise
+    clash with the ``benchmarks/detection`` folder)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def bench_spacetime(args) -> None:
+    """The space-time scan benchmarks print their own tables (SaTScan's times are recorded)."""
+    here = ROOT / "benchmarks" / "spacetime"
+    sys.path.insert(0, str(here))
+    speed = _load(here / "speed.py", "spacetime_speed")
+    scaling = _load(here / "scaling.py", "spacetime_scaling")
+    detection = _load(here / "detection.py", "spacetime_detection")
+    console.rule("space-time permutation scan vs SaTScan 10.3.2: wa, wb (1 and 2 threads)")
+    speed.main([])
+    console.rule("space-time permutation scan: scaling with zones, days, radius, replications")
+    scaling.main(["--quick"] if args.quick else [])
+    console.rule("point-source outbreaks: space-time scan vs per-region EARS C1-C3")
+    detection.main(["--quick"] if args.quick else [])
 
 
 def bench_service(args, sections: set[str]) -> None:

@@ -174,3 +174,27 @@ def test_replicate_maxima_equal_a_plain_rescan() -> None:
         alone = permutation_scan(table, data.coords, n_sim=0, **settings).most_likely
         assert maxima[r] == pytest.approx(alone.llr if alone else 0.0, abs=1e-9)
     assert len(set(np.round(maxima, 9))) > n_sim // 2  # replicates differ
+
+
+def test_replicate_counts_hold_a_zone_with_most_cases(monkeypatch) -> None:
+    """A zone whose cases all fall before the window can receive tens of thousands of them
+    in a replicate: the replicate counts must not overflow."""
+    from epiradar.detect.spacetime import scan
+
+    counts = np.zeros((12, 330), np.int64)
+    counts[0, :300] = 200  # 60,000 cases, none in the last 30 days
+    counts[1:11, 300:] = 666  # 199,800 cases in the window, under 2**15 per zone
+    counts[11, :] = 1
+    coords = np.column_stack([np.arange(12), np.zeros(12)]).astype(float)
+    seen = []
+    original = scan.kernel.replicate_max
+
+    def spy(mode, rcum, *args):
+        seen.append((int(rcum.min()), rcum[:, -1, :].sum(axis=0)))
+        return original(mode, rcum, *args)
+
+    monkeypatch.setattr(scan.kernel, "replicate_max", spy)
+    permutation_scan(counts, coords, max_radius=0.5, max_days=30, max_fraction=0.99, n_sim=9)
+    ((low, totals),) = seen
+    assert low >= 0
+    assert (totals == counts[:, -30:].sum()).all()

@@ -153,7 +153,9 @@ def permutation_scan(
     null = np.zeros(n_sim)  # no cases: every replicate's maximum is 0
     if n_sim > 0 and total > 0:
         case_zone = np.repeat(np.arange(n_zones, dtype=np.int64), y.sum(axis=1))
-        dtype = np.int16 if int(cum[:, -1].max(initial=0)) < 2**15 else np.int32
+        # a replicate gives a zone at most all its cases, and at most the window's
+        most = min(int(zone_total.max(initial=0)), int(last.sum()))
+        dtype = np.int16 if most < 2**15 else np.int32
         chunks = _chunks()
         parts = []
         for seeds in _seed_blocks(seed, n_sim):
