@@ -401,7 +401,8 @@ def bench_service(args, sections: set[str]) -> None:
         "< 10 s",
     )
     table.add_row(
-        "the same with the default settings (nb_glm, ILI: ewma_regression, windows 1/3/7, FDR 0.1)",
+        "the same with the default settings (nb_glm, ILI: ewma_regression, windows 1/3/7, "
+        "FDR 0.1, space-time permutation scans)",
         f"{det['default_seconds']:.2f} s ({det['default_alerts']} alerts)",
         "",
         "",
