@@ -4,7 +4,7 @@ set -euo pipefail
 what=${1:-test}
 case "$what" in
   test)  need=(chromium postgresql) ; probe=(/usr/bin/chromium "$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | tail -n 1)") ;;
-  bench) need=(r-base-core r-cran-surveillance sqlite3) ; probe=(/usr/bin/Rscript /usr/lib/R/site-library/surveillance /usr/bin/sqlite3) ;;
+  bench) need=(r-base-core r-cran-surveillance r-cran-epiestim sqlite3) ; probe=(/usr/bin/Rscript /usr/lib/R/site-library/surveillance /usr/lib/R/site-library/EpiEstim /usr/bin/sqlite3) ;;
   *) echo "usage: $0 test|bench" >&2; exit 2 ;;
 esac
 missing=0
