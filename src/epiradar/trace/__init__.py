@@ -1,6 +1,12 @@
 """Source tracing: pure functions over DataFrames that rank likely sources of an alert, and
 estimate how fast it spreads."""
 
+from epiradar.trace.chains import (
+    discrete_serial_interval,
+    most_likely_tree,
+    reconstruct_chains,
+    superspreaders,
+)
 from epiradar.trace.exposure import rank_exposures
 from epiradar.trace.fisher import bh_qvalues, conditional_odds_ratio, fisher_pvalue
 from epiradar.trace.rt import discr_si, estimate_rt, wallinga_teunis
@@ -9,8 +15,12 @@ __all__ = [
     "bh_qvalues",
     "conditional_odds_ratio",
     "discr_si",
+    "discrete_serial_interval",
     "estimate_rt",
     "fisher_pvalue",
+    "most_likely_tree",
     "rank_exposures",
+    "reconstruct_chains",
+    "superspreaders",
     "wallinga_teunis",
 ]
