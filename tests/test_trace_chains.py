@@ -377,3 +377,11 @@ def test_bad_parameters_raise():
         most_likely_tree(pd.DataFrame({"case_id": [1], "infector_id": [9], "probability": [1.0]}))
     with pytest.raises(ValueError, match="quantile"):
         superspreaders(reconstruct_chains(cases, W), quantile=1.0)
+
+
+def test_a_case_that_travelled_is_more_likely_imported() -> None:
+    cases = pd.DataFrame({"case_id": [1, 2, 3], "onset": [0, 3, 3], "travel": [False, True, False]})
+    pairs = reconstruct_chains(cases, (3.0, 1.5))
+    external = pairs[pairs["infector_id"].isna()].set_index("case_id")["probability"]
+    assert external[2] > 0.5 > external[3]
+    assert external[2] == pytest.approx(100 * external[3] / (1 - external[3] + 100 * external[3]))

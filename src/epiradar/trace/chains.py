@@ -60,6 +60,7 @@ def reconstruct_chains(
     long_range: float = 0.3,
     area: float | None = None,
     external: float = 0.01,
+    travel_lr: float = 100.0,
     min_probability: float = 0.0,
 ) -> pd.DataFrame:
     """Probability that each candidate ``infector_id`` infected each ``case_id``.
@@ -82,7 +83,9 @@ def reconstruct_chains(
     exponential kernel exp(-d/s) / (2 pi s^2) with ``s = distance_scale`` (infectee distance
     ~ Gamma(2, s)), ``long_range`` the share of infections placed anywhere, and ``area`` the
     km^2 over which such infectees spread (default: the homes' bounding box padded by 2s).
-    "Infected by someone not in the data" has weight ``external``; the weights of each case are
+    "Infected by someone not in the data" has weight ``external``, times ``travel_lr`` for a case
+    whose optional boolean ``travel`` column is true (exposed outside the area: an imported
+    case); the weights of each case are
     normalised to sum to 1, so a case with no candidate (e.g. the first onset) is a root with
     probability 1.
 
@@ -100,6 +103,7 @@ def reconstruct_chains(
         ("group_lr", group_lr),
         ("distance_scale", distance_scale),
         ("external", external),
+        ("travel_lr", travel_lr),
     ]:
         if not np.isfinite(value) or value <= 0:
             raise ValueError(f"{name} must be positive (got {value})")
@@ -123,13 +127,16 @@ def reconstruct_chains(
         log_w += _spatial_log_lr(xy, inf_i, inf_j, distance_scale, long_range, area)
 
     # normalise per case over its candidates plus the external option (log-sum-exp)
-    log_ext = np.log(external)
-    top = np.full(n, log_ext)
+    log_ext = np.full(n, np.log(external))
+    if "travel" in cases.columns:
+        travelled = cases["travel"].fillna(False).astype(bool).to_numpy()
+        log_ext[travelled] += np.log(travel_lr)
+    top = log_ext.copy()
     total = np.ones(n)
     if len(inf_i):
         starts = np.flatnonzero(np.r_[True, inf_i[1:] != inf_i[:-1]])  # pairs come per case
         first = inf_i[starts]
-        top[first] = np.maximum(log_ext, np.maximum.reduceat(log_w, starts))
+        top[first] = np.maximum(log_ext[first], np.maximum.reduceat(log_w, starts))
         total = np.exp(log_ext - top)
         total[first] += np.add.reduceat(np.exp(log_w - top[inf_i]), starts)
     log_norm = top + np.log(total)
