@@ -140,6 +140,29 @@ def test_click_through_to_alert_with_ranked_sources(page) -> None:
     page.screenshot(path=str(SHOTS / "epiradar-alert.png"), full_page=True)
 
 
+def test_alert_page_draws_the_rt_curve_and_the_transmission_graph(page) -> None:
+    page.goto(f"/alerts/{OUTBREAK_ALERT}")
+    _wait_rendered(page, "#rt-curve")
+    _wait_rendered(page, "#transmission-graph")
+    kinds = page.evaluate(
+        "() => document.getElementById('rt-curve').data.map(t => t.meta && t.meta.kind)"
+    )
+    assert {"band", "rt"} <= set(kinds)
+    assert page.locator("#rt-curve .scatterlayer .trace path.js-fill").count() >= 1  # the band
+    assert page.locator("#rt-curve .shapelayer path").count() >= 1  # the line at 1
+    n_cases = int(page.locator("#transmission-graph").get_attribute("data-cases"))
+    drawn = page.evaluate(
+        "() => document.getElementById('transmission-graph').data"
+        ".filter(t => t.meta && t.meta.kind === 'cases')"
+        ".reduce((n, t) => n + t.x.length, 0)"
+    )
+    assert drawn == n_cases > 0
+    assert page.locator("#transmission-graph .scatterlayer path.point").count() >= n_cases
+    assert "How sure" in page.locator("#rt-note").inner_text()
+    assert "home coordinates" in page.locator("#sites-note").inner_text()  # skipped, with why
+    page.screenshot(path=str(SHOTS / "epiradar-alert-trace.png"), full_page=True)
+
+
 def test_narrow_screen_stacks_the_panels(browser, base_url: str) -> None:
     context = browser.new_context(viewport={"width": 420, "height": 900}, base_url=base_url)
     page = context.new_page()

@@ -341,22 +341,71 @@ def _print_replay(result) -> None:
 @app.command()
 def trace(
     alert_id: Annotated[str, typer.Argument(help="Alert id (see `epiradar detect`).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the ranking as JSON.")] = False,
-    top: Annotated[int, typer.Option(help="Show this many sources.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print every analysis as JSON.")] = False,
+    top: Annotated[int, typer.Option(help="Show this many rows of each ranking.")] = 10,
     db: DbOption = None,
 ) -> None:
-    """Rank the likely sources of an alert's cases."""
+    """Run every analysis the alert's data supports: exposure table, point-source sites, origin
+    on the mobility network, transmission chains and Rt; each says what it used and how sure
+    it is, or why it was skipped."""
     from epiradar.service.tracing import UnknownAlertError, trace_alert
 
     settings = _settings(db)
+    store = _store(settings)
     try:
-        result = trace_alert(_store(settings), alert_id, settings)
+        with console.status(f"tracing alert {alert_id}") as status:
+            result = trace_alert(
+                store,
+                alert_id,
+                settings,
+                progress=lambda name: status.update(
+                    f"tracing alert {alert_id}: {_TRACE_TITLES[name].lower()}"
+                ),
+            )
     except UnknownAlertError as exc:
         raise _fail(str(exc)) from None
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
         return
-    table = Table(title=f"alert {alert_id}: {result.n_cases} cases, {result.n_controls} controls")
+    out = _out()
+    out.print(
+        f"[bold]alert {alert_id}[/]: {result.n_cases} cases, {result.n_controls} controls",
+        highlight=False,
+    )
+    for name in ("exposures", "sites", "origins", "chains", "rt"):
+        analysis = getattr(result, name)
+        _print_analysis_head(out, _TRACE_TITLES[name], analysis)
+        if analysis.status != "done":
+            continue
+        table = _TRACE_TABLES[name](result, top)
+        if table is not None:
+            out.print(table)
+
+
+_TRACE_TITLES = {
+    "exposures": "Exposure table",
+    "sites": "Candidate sites",
+    "origins": "Origin on the mobility network",
+    "chains": "Transmission chains",
+    "rt": "Reproduction number (Rt)",
+}
+
+
+def _print_analysis_head(out: Console, title: str, analysis) -> None:
+    out.print()
+    if analysis.status != "done":
+        out.print(f"[bold]{title}[/]: [yellow]skipped[/] - {analysis.reason}", highlight=False)
+        if analysis.data:
+            out.print(f"  data: {analysis.data}", highlight=False)
+        return
+    out.print(f"[bold]{title}[/] [dim]({analysis.method})[/]", highlight=False)
+    out.print(f"  data: {analysis.data}", highlight=False)
+    if analysis.certainty:
+        out.print(f"  how sure: {analysis.certainty}", highlight=False)
+
+
+def _exposure_table(result, top: int) -> Table:
+    table = Table()
     for col in ("rank", "place", "cases exp.", "controls exp.", "OR (95% CI)", "p", "q"):
         table.add_column(col)
     for s in result.sources[:top]:
@@ -369,7 +418,83 @@ def trace(
             f"{s.p_value:.1e}",
             f"{s.q_value:.1e}",
         )
-    _out().print(table)
+    return table
+
+
+def _site_table(result, top: int) -> Table:
+    table = Table()
+    for col in ("rank", "site", "kind", "score", "probability", "hit score", "profile rank"):
+        table.add_column(col)
+    for s in result.sites.sites[:top]:
+        table.add_row(
+            str(s.rank),
+            f"{s.name} ({s.id})",
+            s.place_kind or "-",
+            f"{s.score:.2f}",
+            "-" if s.probability is None else f"{s.probability:.1%}",
+            "-" if s.hit_score is None else f"{s.hit_score:.3f}",
+            "-" if s.profile_rank is None else str(s.profile_rank),
+        )
+    return table
+
+
+def _origin_table(result, top: int) -> Table:
+    table = Table()
+    for col in ("rank", "region", "correlation", "reached", "cases", "Jordan", "rumor"):
+        table.add_column(col)
+    for o in result.origins.origins[:top]:
+        table.add_row(
+            str(o.rank),
+            f"{o.name} ({o.region_id})",
+            f"{o.score:.2f}",
+            o.arrival.isoformat() if o.arrival else "-",
+            str(o.cases),
+            "-" if o.jordan_rank is None else str(o.jordan_rank),
+            "-" if o.rumor_rank is None else str(o.rumor_rank),
+        )
+    return table
+
+
+def _chain_table(result, top: int) -> Table:
+    cases = result.chains.cases
+    shown = sorted(cases, key=lambda c: -(c.expected_offspring or 0.0))[:top]
+    table = Table(title=f"{len(cases)} cases; the {len(shown)} with most expected infectees")
+    for col in ("case", "onset", "generation", "infector", "probability", "exp. infectees"):
+        table.add_column(col)
+    for c in shown:
+        table.add_row(
+            c.case_id + (" *" if c.superspreader else ""),
+            c.onset.isoformat() + (" (est.)" if c.onset_imputed else ""),
+            str(c.generation),
+            c.infector_id or "outside the data",
+            f"{c.probability:.0%}",
+            "-" if c.expected_offspring is None else f"{c.expected_offspring:.2f}",
+        )
+    return table
+
+
+def _rt_table(result, top: int) -> Table:
+    points = result.rt.points[-top:]
+    table = Table(title=f"the last {len(points)} of {len(result.rt.points)} windows")
+    for col in ("window", "cases", "Rt mean", "95% CrI"):
+        table.add_column(col)
+    for p in points:
+        table.add_row(
+            f"{p.start.isoformat()} .. {p.date.isoformat()}",
+            str(p.cases),
+            f"{p.mean:.2f}",
+            f"{p.q025:.2f}-{p.q975:.2f}",
+        )
+    return table
+
+
+_TRACE_TABLES = {
+    "exposures": _exposure_table,
+    "sites": _site_table,
+    "origins": _origin_table,
+    "chains": _chain_table,
+    "rt": _rt_table,
+}
 
 
 @app.command()

@@ -7,7 +7,14 @@ import secrets
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -223,11 +230,113 @@ def _check_detectors(names: list[str], what: str = "detectors") -> list[str]:
     return names
 
 
+class SerialInterval(BaseModel):
+    """A serial interval (days from a case's symptom onset to its infectee's), as the mean and
+    standard deviation of a gamma distribution discretised as EpiEstim's ``discr_si``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mean: float = Field(gt=1, le=60, description="days; above 1 (EpiEstim's discretisation)")
+    sd: float = Field(gt=0, le=60, description="days")
+    source: str | None = Field(None, description="where the values come from")
+
+
+DEFAULT_SERIAL_INTERVALS: dict[Syndrome, SerialInterval] = {
+    Syndrome.FEVER: SerialInterval(
+        mean=2.6,
+        sd=1.5,
+        source="influenza; Ferguson et al. 2005, Nature 437:209 (EpiEstim Flu2009)",
+    ),
+    Syndrome.ILI: SerialInterval(
+        mean=2.6,
+        sd=1.5,
+        source="influenza; Ferguson et al. 2005, Nature 437:209 (EpiEstim Flu2009)",
+    ),
+    Syndrome.RESPIRATORY: SerialInterval(
+        mean=2.6,
+        sd=1.5,
+        source="influenza; Ferguson et al. 2005, Nature 437:209 (EpiEstim Flu2009)",
+    ),
+    Syndrome.SEVERE_RESPIRATORY: SerialInterval(
+        mean=8.4, sd=3.8, source="SARS; Lipsitch et al. 2003, Science 300:1966 (EpiEstim SARS2003)"
+    ),
+    Syndrome.GASTROINTESTINAL: SerialInterval(
+        mean=3.6,
+        sd=2.0,
+        source="norovirus; mean from Heijne et al. 2009, Emerg Infect Dis 15:24; sd assumed",
+    ),
+    Syndrome.RASH_FEVER: SerialInterval(
+        mean=14.9,
+        sd=3.9,
+        source="measles; Groendyke et al. 2011, Scand J Stat 38:600 (EpiEstim Measles1861)",
+    ),
+    Syndrome.HAEMORRHAGIC: SerialInterval(
+        mean=15.3,
+        sd=9.3,
+        source="Ebola; WHO Ebola Response Team 2014, N Engl J Med 371:1481",
+    ),
+}
+"""Serial intervals used when ``[trace.serial_intervals]`` does not name the syndrome.
+Neurological syndromes have none: their causes (meningococcus, enteroviruses, arboviruses)
+spread too differently for one default, so chains and Rt are skipped until one is set."""
+
+
 class TraceSettings(BaseModel):
-    """Exposure enrichment of an alert's cases against comparable non-alert visits."""
+    """Tracing an alert: exposure enrichment against comparable non-alert visits, point-source
+    and origin ranking, transmission chains and Rt (see docs/tracing.md)."""
 
     controls_per_case: int = Field(10, ge=1)
     exposure_window_days: int = Field(14, ge=0)
+    serial_intervals: dict[Syndrome, SerialInterval] = Field(
+        {},
+        description="serial interval of a syndrome, replacing its default, e.g. "
+        "[trace.serial_intervals.ili] mean = 3.0, sd = 1.5 (defaults: DEFAULT_SERIAL_INTERVALS)",
+    )
+    rt_window_days: int = Field(
+        7, ge=1, le=28, description="days in each sliding window of the Rt estimate (EpiEstim: 7)"
+    )
+    rt_mean_prior: float = Field(5.0, gt=0, description="prior mean of Rt (EpiEstim: 5)")
+    rt_std_prior: float = Field(5.0, gt=0, description="prior sd of Rt (EpiEstim: 5)")
+    rt_lookback_days: int = Field(
+        28, ge=7, le=365, description="days of incidence before the alert that Rt starts from"
+    )
+    arrival_alpha: float = Field(
+        0.001,
+        gt=0,
+        lt=0.5,
+        description="a region counts as reached on the first day its cumulative count of the "
+        "syndrome since the outbreak window opened is this improbable under its usual rate",
+    )
+    max_sites: int = Field(50, ge=1, description="candidate sites kept in a trace result")
+    max_chain_cases: int = Field(
+        1000, ge=2, description="no transmission chains for alerts with more cases"
+    )
+
+    @field_validator("serial_intervals", mode="before")
+    @classmethod
+    def _named_entries(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            known = {s.value for s in Syndrome}
+            for key, entry in value.items():
+                if str(key) not in known:
+                    raise ValueError(
+                        f"[trace.serial_intervals.{key}]: unknown syndrome; known: "
+                        f"{', '.join(sorted(known))}"
+                    )
+                if isinstance(entry, dict):
+                    try:
+                        SerialInterval.model_validate(entry)
+                    except ValidationError as exc:
+                        problems = "; ".join(
+                            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+                        )
+                        raise ValueError(f"[trace.serial_intervals.{key}] {problems}") from None
+        return value
+
+    def serial_interval(self, syndrome: Syndrome | str) -> SerialInterval | None:
+        """The syndrome's serial interval: ``serial_intervals``, else the default, else None."""
+        syndrome = Syndrome(syndrome)
+        return self.serial_intervals.get(syndrome) or DEFAULT_SERIAL_INTERVALS.get(syndrome)
 
 
 class FeedSettings(BaseModel):

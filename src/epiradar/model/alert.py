@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -112,8 +113,143 @@ class SourceCandidate(BaseModel):
     q_value: float
 
 
+# ---------------------------------------------------------------------------------------------
+# The analyses of ``epiradar trace``: each says what data it used and how sure it is, or why it
+# was skipped.
+
+AnalysisStatus = Literal["done", "skipped"]
+
+
+class TraceAnalysis(BaseModel):
+    """What one analysis of an alert used and how sure it is (or why it did not run)."""
+
+    status: AnalysisStatus = "skipped"
+    method: str = Field("", description="the method and its paper, in a few words")
+    used: dict[str, int | float | str] = Field(
+        default_factory=dict,
+        description="counts of the data the analysis used, e.g. cases, cases_with_location",
+    )
+    data: str = Field("", description="the data used, in plain language")
+    certainty: str | None = Field(None, description="how sure the result is, in plain language")
+    reason: str | None = Field(None, description="why the analysis was skipped")
+
+    @property
+    def done(self) -> bool:
+        return self.status == "done"
+
+
+class ExposureAnalysis(TraceAnalysis):
+    """The case-control exposure table (its rows are ``TraceResult.sources``)."""
+
+
+class SiteCandidate(BaseModel):
+    """A candidate point source ranked by where the cases live (rank 1 = most likely)."""
+
+    id: str
+    name: str
+    place_kind: str | None = None
+    region_id: str | None = None
+    lat: float
+    lon: float
+    score: float
+    rank: int
+    hit_score: float | None = Field(
+        None, description="share of the area (or of the sites) searched before reaching it"
+    )
+    probability: float | None = Field(
+        None, description="posterior probability that it is the source (uniform prior)"
+    )
+    profile_score: float | None = None  # geographic profiling baseline
+    profile_rank: int | None = None
+
+
+class SiteAnalysis(TraceAnalysis):
+    """Point-source ranking of the city's places from the cases' homes."""
+
+    n_sites: int = 0  # every site ranked; ``sites`` holds the best of them
+    sites: list[SiteCandidate] = Field(default_factory=list)
+
+
+class OriginCandidate(BaseModel):
+    """A region ranked as the origin of a spreading outbreak (rank 1 = most likely)."""
+
+    region_id: str
+    name: str
+    score: float
+    rank: int
+    arrival: dt.date | None = None  # the day the outbreak reached the region; None: not reached
+    cases: int = 0  # the alert's cases living there
+    jordan_rank: int | None = None
+    rumor_rank: int | None = None
+    degree_rank: int | None = None
+    closeness_rank: int | None = None
+
+
+class OriginAnalysis(TraceAnalysis):
+    """Origin of the outbreak on the mobility network between regions."""
+
+    origins: list[OriginCandidate] = Field(default_factory=list)
+
+
+class ChainCase(BaseModel):
+    """A case in the reconstructed transmission tree, with its most likely infector."""
+
+    case_id: str
+    onset: dt.date
+    onset_imputed: bool = False  # onset estimated from the visit date
+    region_id: str | None = None
+    infector_id: str | None = None  # None: infected outside the data (index, imported, source)
+    probability: float = Field(
+        description="probability of the infector shown (or of no infector in the data)"
+    )
+    generation: int = 0
+    expected_offspring: float | None = None
+    superspreader: bool = False  # above the 99th percentile of Poisson offspring (Lloyd-Smith)
+
+
+class ChainAnalysis(TraceAnalysis):
+    """Who infected whom: the most likely transmission tree of the alert's cases."""
+
+    serial_interval_mean: float | None = None
+    serial_interval_sd: float | None = None
+    cases: list[ChainCase] = Field(default_factory=list)
+
+
+class RtPoint(BaseModel):
+    """The reproduction number over one sliding window ending on ``date``."""
+
+    date: dt.date  # the window's last day
+    start: dt.date  # the window's first day
+    mean: float
+    std: float
+    median: float
+    q025: float
+    q975: float
+    cases: int  # incident cases in the window
+
+
+class RtAnalysis(TraceAnalysis):
+    """Time-varying reproduction number (Cori et al. 2013) of the alert's syndrome."""
+
+    serial_interval_mean: float | None = None
+    serial_interval_sd: float | None = None
+    window_days: int | None = None
+    points: list[RtPoint] = Field(default_factory=list)
+
+
+def _not_run() -> str:
+    return "not run"
+
+
 class TraceResult(BaseModel):
+    """Everything ``trace_alert`` found: the exposure table (``sources``) and the other analyses."""
+
     alert_id: str
     n_cases: int
     n_controls: int
     sources: list[SourceCandidate]
+    exposures: ExposureAnalysis = Field(default_factory=lambda: ExposureAnalysis(reason=_not_run()))
+    sites: SiteAnalysis = Field(default_factory=lambda: SiteAnalysis(reason=_not_run()))
+    origins: OriginAnalysis = Field(default_factory=lambda: OriginAnalysis(reason=_not_run()))
+    chains: ChainAnalysis = Field(default_factory=lambda: ChainAnalysis(reason=_not_run()))
+    rt: RtAnalysis = Field(default_factory=lambda: RtAnalysis(reason=_not_run()))

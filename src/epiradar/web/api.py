@@ -177,9 +177,23 @@ def alert_visits(store: StoreDep, alert_id: str) -> AlertVisits:
 
 
 @router.get(
+    "/alerts/{alert_id}/trace",
+    response_model=TraceResult,
+    summary="Every analysis of the alert's cases: exposure table, candidate sites, origin on "
+    "the mobility network, transmission chains and Rt; each with the data it used and how "
+    "sure it is, or why it was skipped",
+)
+def alert_trace(store: StoreDep, settings: SettingsDep, alert_id: str) -> TraceResult:
+    try:
+        return views.alert_sources(store, settings, alert_id)
+    except views.UnknownAlertError as exc:
+        raise _not_found(exc) from None
+
+
+@router.get(
     "/alerts/{alert_id}/sources",
     response_model=TraceResult,
-    summary="Likely sources of the alert's cases, best first",
+    summary="Likely sources of the alert's cases, best first (the same as /trace)",
 )
 def alert_sources(store: StoreDep, settings: SettingsDep, alert_id: str) -> TraceResult:
     try:

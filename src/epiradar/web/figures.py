@@ -13,6 +13,7 @@ from typing import Any
 
 from shapely.geometry import shape
 
+from epiradar.model import ChainAnalysis, RtAnalysis, SiteAnalysis
 from epiradar.service.views import CountSeries, MapRegion, SourceRow
 
 Figure = dict[str, Any]
@@ -367,5 +368,369 @@ def feed_volume(
         "paper_bgcolor": "rgba(0,0,0,0)",
         "hovermode": "closest",
         "font": FONT,
+    }
+    return {"data": data, "layout": layout, "config": CONFIG}
+
+
+# ---------------------------------------------------------------------------------------------
+# tracing: candidate sites, the transmission graph and Rt
+
+SITE_COLOURSCALE = "YlOrRd"
+GENERATION_COLOURS = [
+    "#1b4f9c",
+    "#e07b1a",
+    "#2a9d5b",
+    "#c2334d",
+    "#7b4fb0",
+    "#8c6239",
+    "#d4589e",
+    "#5f6b7a",
+    "#a8a21c",
+    "#1aa2b8",
+]
+EDGE_BANDS = (
+    (0.0, 0.25, 0.6, 0.25),
+    (0.25, 0.5, 1.2, 0.45),
+    (0.5, 0.75, 2.0, 0.7),
+    (0.75, 1.01, 3.0, 0.9),
+)
+"""Infector links by probability: (from, to, line width, opacity)."""
+RT_LINE = "#1f2a44"
+RT_BAND = "rgba(47, 95, 152, 0.22)"
+
+
+def _region_backdrop(regions: Sequence[MapRegion]) -> list[dict[str, Any]]:
+    """Muted region polygons (the alert's regions outlined) under a map of points."""
+    data = []
+    for region in regions:
+        xs, ys = _polygon_xy(region.geometry)
+        if not xs:
+            continue
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": xs,
+                "y": ys,
+                "fill": "toself",
+                "fillcolor": MUTED_FILL,
+                "line": {
+                    "color": HIGHLIGHT_OUTLINE if region.highlighted else OUTLINE,
+                    "width": 2 if region.highlighted else 1,
+                },
+                "hoveron": "fills",
+                "hoverinfo": "text",
+                "text": region.name,
+                "showlegend": False,
+                "meta": {"region": region.id},
+            }
+        )
+    return data
+
+
+def _map_layout(regions: Sequence[MapRegion], height: int) -> dict[str, Any]:
+    ratio = 1 / max(math.cos(math.radians(_mean_lat(regions))), 0.1)
+    axis = {"visible": False, "showgrid": False, "zeroline": False, "fixedrange": False}
+    return {
+        "height": height,
+        "margin": {"l": 4, "r": 4, "t": 4, "b": 4},
+        "xaxis": dict(axis),
+        "yaxis": dict(axis, scaleanchor="x", scaleratio=ratio),
+        "plot_bgcolor": "rgba(0,0,0,0)",
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "hovermode": "closest",
+        "dragmode": "pan",
+        "font": FONT,
+        "hoverlabel": {"bgcolor": "#ffffff", "bordercolor": "#c7d0dc", "font": FONT},
+    }
+
+
+def site_map(regions: Sequence[MapRegion], sites: SiteAnalysis, *, height: int = 420) -> Figure:
+    """The candidate point sources on the region map: size and colour by score (the
+    log-likelihood ratio of "the cases came from here"), the best as a star."""
+    data = _region_backdrop(regions)
+    shown = sites.sites
+    if shown:
+        scores = [s.score for s in shown]
+        low, high = min(scores), max(scores)
+        span = high - low or 1.0
+        rel = [(v - low) / span for v in scores]
+        hover = [
+            f"<b>#{s.rank} {s.name}</b><br>{s.place_kind or 'place'}"
+            f"<br>score {s.score:.2f}"
+            + (f"<br>probability {s.probability:.1%}" if s.probability is not None else "")
+            + (f"<br>hit score {s.hit_score:.3f}" if s.hit_score is not None else "")
+            + (f"<br>profiling rank {s.profile_rank}" if s.profile_rank is not None else "")
+            for s in shown
+        ]
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "x": [s.lon for s in shown],
+                "y": [s.lat for s in shown],
+                "text": hover,
+                "hovertemplate": "%{text}<extra></extra>",
+                "marker": {
+                    "size": [7 + 17 * r for r in rel],
+                    "color": scores,
+                    "colorscale": SITE_COLOURSCALE,
+                    "showscale": True,
+                    "colorbar": {"title": {"text": "score"}, "thickness": 10, "len": 0.6},
+                    "line": {"color": "#ffffff", "width": 1},
+                    "opacity": 0.9,
+                },
+                "name": "Candidate sites",
+                "showlegend": False,
+                "meta": {"kind": "sites", "ids": [s.id for s in shown]},
+            }
+        )
+        best = shown[0]
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers+text",
+                "x": [best.lon],
+                "y": [best.lat],
+                "text": [f"#1 {best.name}"],
+                "textposition": "top center",
+                "textfont": {"size": 12, "color": SOURCE_MARKER},
+                "marker": {
+                    "symbol": "star",
+                    "size": 20,
+                    "color": SOURCE_MARKER,
+                    "line": {"color": "#ffffff", "width": 1.5},
+                },
+                "hoverinfo": "skip",
+                "name": "Best site",
+                "showlegend": False,
+                "meta": {"kind": "best-site", "id": best.id},
+            }
+        )
+    return {"data": data, "layout": _map_layout(regions, height), "config": CONFIG}
+
+
+def _tree_order(chains: ChainAnalysis) -> dict[str, int]:
+    """A row per case so each infector's infectees sit just below it (depth-first, by onset)."""
+    children: dict[str | None, list[Any]] = {}
+    ids = {c.case_id for c in chains.cases}
+    for c in chains.cases:
+        parent = c.infector_id if c.infector_id in ids else None
+        children.setdefault(parent, []).append(c)
+    order: dict[str, int] = {}
+    stack = sorted(children.get(None, []), key=lambda c: (c.onset, c.case_id), reverse=True)
+    while stack:
+        case = stack.pop()
+        if case.case_id in order:
+            continue
+        order[case.case_id] = len(order)
+        kids = sorted(children.get(case.case_id, []), key=lambda c: (c.onset, c.case_id))
+        stack.extend(reversed(kids))
+    for c in chains.cases:  # anything left (a cycle would be a bug upstream): at the end
+        order.setdefault(c.case_id, len(order))
+    return order
+
+
+def transmission_graph(chains: ChainAnalysis, *, height: int = 460) -> Figure:
+    """Cases by onset date (x) in tree order (y), coloured by generation; a line from each case
+    to its most likely infector, wider and darker the more probable. Hover shows the ids and
+    probabilities; superspreaders have a dark outline."""
+    cases = chains.cases
+    row = _tree_order(chains)
+    by_id = {c.case_id: c for c in cases}
+    data: list[dict[str, Any]] = []
+    for lo, hi, width, opacity in EDGE_BANDS:
+        xs: list[Any] = []
+        ys: list[Any] = []
+        for c in cases:
+            src = by_id.get(c.infector_id or "")
+            if src is None or not lo <= c.probability < hi:
+                continue
+            xs += [src.onset.isoformat(), c.onset.isoformat(), None]
+            ys += [row[src.case_id], row[c.case_id], None]
+        if xs:
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "x": xs,
+                    "y": ys,
+                    "line": {"color": f"rgba(31, 42, 68, {opacity})", "width": width},
+                    "hoverinfo": "skip",
+                    "name": f"infector p {lo:.2g}-{min(hi, 1):.2g}",
+                    "showlegend": False,
+                    "meta": {"kind": "links"},
+                }
+            )
+    linked = [c for c in cases if c.infector_id in by_id]
+    if linked:
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "x": [
+                    _mid_date(by_id[c.infector_id].onset, c.onset)  # type: ignore[index]
+                    for c in linked
+                ],
+                "y": [(row[c.infector_id] + row[c.case_id]) / 2 for c in linked],  # type: ignore[index]
+                "text": [
+                    f"{c.infector_id} → {c.case_id}<br>p = {c.probability:.0%}" for c in linked
+                ],
+                "hovertemplate": "%{text}<extra></extra>",
+                "marker": {"size": 6, "color": "rgba(0,0,0,0)"},
+                "showlegend": False,
+                "name": "links",
+                "meta": {"kind": "link-hover"},
+            }
+        )
+    generations = sorted({c.generation for c in cases})
+    for g in generations:
+        members = [c for c in cases if c.generation == g]
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "x": [c.onset.isoformat() for c in members],
+                "y": [row[c.case_id] for c in members],
+                "text": [_case_hover(c) for c in members],
+                "hovertemplate": "%{text}<extra></extra>",
+                "marker": {
+                    "size": [min(7 + 3 * (c.expected_offspring or 0.0), 22) for c in members],
+                    "color": GENERATION_COLOURS[g % len(GENERATION_COLOURS)],
+                    "line": {
+                        "color": ["#111827" if c.superspreader else "#ffffff" for c in members],
+                        "width": [2.5 if c.superspreader else 0.8 for c in members],
+                    },
+                },
+                "name": f"generation {g}",
+                "meta": {"kind": "cases", "generation": g},
+            }
+        )
+    layout = {
+        "height": height,
+        "margin": {"l": 12, "r": 12, "t": 28, "b": 40},
+        "xaxis": {
+            "type": "date",
+            "title": {"text": "onset"},
+            "tickformat": "%d %b",
+            "gridcolor": "#eef1f5",
+        },
+        "yaxis": {"visible": False, "autorange": "reversed", "zeroline": False},
+        "legend": {"orientation": "h", "x": 0, "y": 1.02, "xanchor": "left", "yanchor": "bottom"},
+        "plot_bgcolor": "#ffffff",
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "hovermode": "closest",
+        "dragmode": "pan",
+        "font": FONT,
+        "hoverlabel": {"bgcolor": "#ffffff", "bordercolor": "#c7d0dc", "font": FONT},
+    }
+    return {"data": data, "layout": layout, "config": CONFIG}
+
+
+def _mid_date(a: dt.date, b: dt.date) -> str:
+    mid = dt.datetime.combine(a, dt.time()) + (b - a) / 2
+    return mid.isoformat(sep=" ")
+
+
+def _case_hover(c: Any) -> str:
+    lines = [
+        f"<b>{c.case_id}</b>",
+        f"onset {c.onset:%d %b %Y}" + (" (estimated)" if c.onset_imputed else ""),
+        f"generation {c.generation}",
+        f"infected by {c.infector_id} (p = {c.probability:.0%})"
+        if c.infector_id
+        else f"infected outside the data (p = {c.probability:.0%})",
+    ]
+    if c.expected_offspring is not None:
+        lines.append(f"expected infectees {c.expected_offspring:.2f}")
+    if c.superspreader:
+        lines.append("possible superspreader")
+    return "<br>".join(lines)
+
+
+def rt_curve(
+    rt: RtAnalysis, *, window: tuple[dt.date, dt.date] | None = None, height: int = 320
+) -> Figure:
+    """Rt by the last day of each window: the posterior mean with its 95% credible band, a
+    dashed line at 1 (above: growing), the alert's days shaded."""
+    x = [p.date.isoformat() for p in rt.points]
+    data: list[dict[str, Any]] = [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "x": x,
+            "y": [round(p.q975, 4) for p in rt.points],
+            "line": {"width": 0},
+            "hoverinfo": "skip",
+            "showlegend": False,
+            "name": "97.5%",
+            "meta": {"kind": "band-upper"},
+        },
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "x": x,
+            "y": [round(p.q025, 4) for p in rt.points],
+            "fill": "tonexty",
+            "fillcolor": RT_BAND,
+            "line": {"width": 0},
+            "hoverinfo": "skip",
+            "name": "95% credible interval",
+            "meta": {"kind": "band"},
+        },
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "x": x,
+            "y": [round(p.mean, 4) for p in rt.points],
+            "text": [
+                f"{p.start:%d %b}-{p.date:%d %b}: Rt {p.mean:.2f} "
+                f"(95% CrI {p.q025:.2f}-{p.q975:.2f}), {p.cases} cases"
+                for p in rt.points
+            ],
+            "hovertemplate": "%{text}<extra></extra>",
+            "line": {"color": RT_LINE, "width": 2},
+            "name": "Rt (posterior mean)",
+            "meta": {"kind": "rt"},
+        },
+    ]
+    shapes: list[dict[str, Any]] = [
+        {
+            "type": "line",
+            "xref": "paper",
+            "yref": "y",
+            "x0": 0,
+            "x1": 1,
+            "y0": 1,
+            "y1": 1,
+            "line": {"color": LEVEL_COLOURS["high"], "width": 1.5, "dash": "dash"},
+        }
+    ]
+    if window is not None:
+        shapes.append(
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "paper",
+                "layer": "below",
+                "x0": f"{window[0].isoformat()} 00:00",
+                "x1": f"{window[1].isoformat()} 23:59",
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": WINDOW_FILL,
+                "line": {"width": 0},
+            }
+        )
+    layout = {
+        "height": height,
+        "margin": {"l": 48, "r": 12, "t": 24, "b": 40},
+        "xaxis": {"type": "date", "showgrid": False, "tickformat": "%d %b"},
+        "yaxis": {"title": {"text": "Rt"}, "rangemode": "tozero", "gridcolor": "#e7ebf0"},
+        "legend": {"orientation": "h", "x": 0, "y": 1.02, "xanchor": "left", "yanchor": "bottom"},
+        "plot_bgcolor": "#ffffff",
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "hovermode": "closest",
+        "font": FONT,
+        "shapes": shapes,
     }
     return {"data": data, "layout": layout, "config": CONFIG}

@@ -24,6 +24,10 @@ LINE_LIST_LIMIT = 500
 """Rows of the line list shown on the alert page (the JSON API has all of them)."""
 SOURCES_SHOWN = 10
 """Candidate sources shown before "Show all"."""
+SITES_SHOWN = 10
+"""Candidate sites listed beside their map."""
+ORIGINS_SHOWN = 10
+"""Candidate origin regions listed."""
 
 StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -141,6 +145,7 @@ def alert_page(
     except views.UnknownAlertError as exc:
         raise HTTPException(status_code=404, detail=str(exc.args[0])) from None
     alert = data.alert
+    trace = data.trace
     return _render(
         request,
         "alert_detail.html",
@@ -163,6 +168,15 @@ def alert_page(
             ),
             "line_list_limit": LINE_LIST_LIMIT,
             "sources_shown": SOURCES_SHOWN,
+            "site_figure": figures.site_map(data.regions, trace.sites)
+            if trace.sites.done
+            else None,
+            "chain_figure": figures.transmission_graph(trace.chains) if trace.chains.done else None,
+            "rt_figure": figures.rt_curve(trace.rt, window=(alert.start_date, alert.end_date))
+            if trace.rt.done
+            else None,
+            "origins_shown": ORIGINS_SHOWN,
+            "sites_shown": SITES_SHOWN,
         },
     )
 
