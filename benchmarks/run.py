@@ -20,8 +20,12 @@
    against SaTScan 10.3.2's recorded times and clusters, its scaling, and point-source outbreaks
    against per-region EARS (``--quick``: the detection benchmark's smoke size).
 
+8. Tracing accuracy (benchmarks/accuracy/): point sources, origins on the city's mobility
+   network and who infected whom on simulated outbreaks next to simple baselines, SARS 2003 on
+   the OpenFlights network, and Rt against EpiEstim (R) in the same run.
+
 ``--sections`` picks some of: ingest (1-3), connectivity (4), detection (5), evaluation (6),
-spacetime (7).
+spacetime (7), accuracy (8).
 """
 
 from __future__ import annotations
@@ -276,8 +280,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--sections",
-        default="ingest,connectivity,detection,evaluation,spacetime",
-        help="comma-separated: ingest, connectivity, detection, evaluation, spacetime",
+        default="ingest,connectivity,detection,evaluation,spacetime,accuracy",
+        help="comma-separated: ingest, connectivity, detection, evaluation, spacetime, accuracy",
     )
     parser.add_argument(
         "--noufaily-replicates",
@@ -287,7 +291,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     sections = set(args.sections.split(","))
-    unknown = sections - {"ingest", "connectivity", "detection", "evaluation", "spacetime"}
+    known = {"ingest", "connectivity", "detection", "evaluation", "spacetime", "accuracy"}
+    unknown = sections - known
     if unknown:
         parser.error(f"unknown sections {sorted(unknown)}")
     if sections & {"ingest", "connectivity"}:
@@ -296,6 +301,24 @@ def main() -> None:
         bench_detection(args, sections)
     if "spacetime" in sections:
         bench_spacetime(args)
+    if "accuracy" in sections:
+        bench_accuracy(args)
+
+
+def bench_accuracy(args) -> None:
+    """Tracing accuracy on simulated outbreaks and SARS 2003; Rt speed against EpiEstim."""
+    here = ROOT / "benchmarks" / "accuracy"
+    sys.path.insert(0, str(here))
+    quick = ["--quick"] if args.quick else []
+    for name, title, argv in (
+        ("sites", "point sources: rank_sites vs nearest site, most visited, Rossmo", quick),
+        ("origins", "origins on the city mobility network: effective distance vs baselines", quick),
+        ("sars2003", "SARS 2003 on the OpenFlights network", []),
+        ("chains", "who infected whom: all evidence vs the serial interval alone", quick),
+        ("rt_speed", "Rt: estimate_rt and wallinga_teunis vs EpiEstim", []),
+    ):
+        console.rule(title)
+        _load(here / f"{name}.py", f"accuracy_{name}").main(argv)
 
 
 def bench_detection(args, sections: set[str]) -> None:

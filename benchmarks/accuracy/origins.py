@@ -130,13 +130,13 @@ def hidden_origin(layout: CityLayout, rng: np.random.Generator):
     return origin, first.drop(origin, errors="ignore"), size, recall
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--outbreaks", type=int, default=300, help="per scenario")
     parser.add_argument("--cities", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     n_out = 60 if args.quick else args.outbreaks
     n_cities = 2 if args.quick else args.cities
     console = Console(width=150)

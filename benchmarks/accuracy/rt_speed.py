@@ -77,11 +77,11 @@ def _median_time(fn, reps: int) -> tuple[float, pd.DataFrame]:
     return float(np.median(times)), out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=1096)
     parser.add_argument("--reps", type=int, default=5)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     counts = _series(args.days)
     w = discr_si(np.arange(31), SI_MEAN, SI_SD)
     w = w / w.sum()

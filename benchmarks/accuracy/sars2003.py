@@ -84,11 +84,11 @@ VARIANTS = (  # (label, unreached, criterion)
 )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shared", type=Path, default=SHARED)
     parser.add_argument("--top", type=int, default=10)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     flows, arrivals = country_flows(args.shared), who_arrivals(args.shared)
     console = Console(width=150)
     console.print(

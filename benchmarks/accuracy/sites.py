@@ -97,14 +97,14 @@ def truth_ranks(
     return res
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--outbreaks", type=int, default=200, help="per scenario")
     parser.add_argument("--cities", type=int, default=4)
     parser.add_argument("--background", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     n_out = 40 if args.quick else args.outbreaks
     n_cities = 2 if args.quick else args.cities
     console = Console(width=150)
