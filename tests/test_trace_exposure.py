@@ -128,3 +128,36 @@ def test_ties_break_by_cases_then_place_and_empty_input():
     assert ranked["place_id"].tolist() == ["z", "a", "b"]
     empty = rank_exposures(cases.assign(place_id=np.nan), controls)
     assert empty.empty and "rank" in empty.columns
+
+
+def test_other_attributes_incubation_floor_and_incomplete_recall():
+    rng = np.random.default_rng(7)
+    foods = [f"food-{i}" for i in range(30)] + ["market-7"]  # the planted item
+    cases = _long("case", 40, rng, foods, planted=0.7).rename(columns={"place_id": "food"})
+    controls = _long("ctrl", 300, rng, foods).rename(columns={"place_id": "food"})
+    ranked = rank_exposures(cases, controls, exposure="food")
+    assert list(ranked.columns)[0] == "food" and ranked.iloc[0]["food"] == "market-7"
+    with pytest.raises(ValueError, match="missing column"):
+        rank_exposures(cases, controls)  # no place_id column here
+
+    # exposures on the visit day are too recent for an incubation of at least a day
+    same_day = cases.assign(exposure_date=pd.Timestamp(DAY))
+    floor = rank_exposures(same_day, controls, exposure="food", min_days=1)
+    assert floor.empty
+    with pytest.raises(ValueError, match="min_days"):
+        rank_exposures(cases, controls, exposure="food", window_days=3, min_days=5)
+
+    # half the cases forgot everything: counted as unexposed they dilute the odds ratio
+    forgot = cases["visit_id"].isin(cases["visit_id"].drop_duplicates().sample(20, random_state=1))
+    partial = cases[~forgot]
+    blanks = cases.loc[forgot, ["visit_id", "visit_date"]].drop_duplicates()
+    partial = pd.concat([partial, blanks.assign(food=np.nan, exposure_date=pd.NaT)])
+    diluted = rank_exposures(partial, controls, exposure="food").set_index("food")
+    responders = rank_exposures(partial, controls, exposure="food", responders_only=True)
+    responders = responders.set_index("food")
+    full = ranked.set_index("food")
+    assert responders.loc["market-7", "cases_total"] < diluted.loc["market-7", "cases_total"]
+    assert diluted.loc["market-7", "odds_ratio"] < responders.loc["market-7", "odds_ratio"]
+    assert abs(
+        np.log(responders.loc["market-7", "odds_ratio"] / full.loc["market-7", "odds_ratio"])
+    ) < abs(np.log(diluted.loc["market-7", "odds_ratio"] / full.loc["market-7", "odds_ratio"]))

@@ -243,6 +243,7 @@ def _exposure_analysis(
         long_cases,
         _long_exposures(store, controls),
         window_days=settings.trace.exposure_window_days,
+        responders_only=True,  # visits never asked about places are not "unexposed"
     )
     sources = [_source(row, places) for row in ranking.itertuples(index=False)]
     used["places_ranked"] = len(sources)

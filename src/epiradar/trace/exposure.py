@@ -36,13 +36,21 @@ def rank_exposures(
     *,
     window_days: int | None = None,
     min_cases_exposed: int = 1,
+    min_days: int = 0,
+    exposure: str = "place_id",
+    responders_only: bool = False,
 ) -> pd.DataFrame:
     """One row per place reported by at least ``min_cases_exposed`` cases, best first.
 
     Inputs are long, one row per (visit, reported place): ``visit_id, visit_date, place_id,
     exposure_date`` (``place_id`` NaN for a visit without exposures; ``exposure_date`` may be
-    NaT). A visit is exposed to a place it reports unless ``window_days`` is set and both dates
-    are known and the exposure falls outside ``[visit_date - window_days, visit_date]``.
+    NaT). A visit is exposed to a place it reports unless both dates are known and the exposure
+    falls outside the plausible incubation period ``[visit_date - window_days, visit_date -
+    min_days]`` (no upper limit without ``window_days``). ``exposure`` names another attribute
+    to rank instead of places (a food item, an event); the output's first column takes its
+    name. With incomplete recall, ``responders_only`` counts only visits that reported some
+    exposure in the totals: a case who could not say where they ate is then not counted as
+    unexposed, which would bias every odds ratio towards 1 (non-differential misclassification).
 
     Columns: ``place_id``; the 2x2 margins ``cases_exposed, cases_total, controls_exposed,
     controls_total``; ``odds_ratio`` (conditional MLE, as R ``fisher.test``) with its exact 95%
@@ -54,21 +62,35 @@ def rank_exposures(
     """
     if window_days is not None and window_days < 0:
         raise ValueError("window_days must be non-negative")
-    case_hits = _exposed(cases, window_days)
-    control_hits = _exposed(controls, window_days)
+    if min_days < 0 or (window_days is not None and min_days > window_days):
+        raise ValueError(f"min_days must be between 0 and window_days (got {min_days})")
+    for name, frame in (("cases", cases), ("controls", controls)):
+        missing = {"visit_id", "visit_date", exposure, "exposure_date"} - set(frame.columns)
+        if missing:
+            raise ValueError(f"{name}: missing column(s) {sorted(missing)}")
+    cases = cases.rename(columns={exposure: "place_id"}) if exposure != "place_id" else cases
+    if exposure != "place_id":
+        controls = controls.rename(columns={exposure: "place_id"})
+    case_hits = _exposed(cases, window_days, min_days)
+    control_hits = _exposed(controls, window_days, min_days)
     cases_exposed = case_hits.groupby("place_id")["visit_id"].nunique()
     cases_exposed = cases_exposed[cases_exposed >= min_cases_exposed]
     if cases_exposed.empty:
-        return pd.DataFrame({c: pd.Series(dtype=float) for c in COLUMNS}).astype(
+        empty = pd.DataFrame({c: pd.Series(dtype=float) for c in COLUMNS}).astype(
             {"place_id": object, "rank": int}
         )
+        return empty.rename(columns={"place_id": exposure})
     controls_exposed = (
         control_hits.groupby("place_id")["visit_id"].nunique().reindex(cases_exposed.index)
     )
     a = cases_exposed.to_numpy(dtype=np.int64)
     c = controls_exposed.fillna(0).to_numpy(dtype=np.int64)
-    n_cases = int(cases["visit_id"].nunique())
-    n_controls = int(controls["visit_id"].nunique())
+    if responders_only:  # visits that reported any exposure (in the window or not)
+        n_cases = int(cases.loc[cases["place_id"].notna(), "visit_id"].nunique())
+        n_controls = int(controls.loc[controls["place_id"].notna(), "visit_id"].nunique())
+    else:
+        n_cases = int(cases["visit_id"].nunique())
+        n_controls = int(controls["visit_id"].nunique())
     b, d = n_cases - a, n_controls - c
     p = fisher_pvalue(a, b, c, d, alternative="greater")
     odds = np.array([conditional_odds_ratio(*t) for t in zip(a, b, c, d, strict=True)])
@@ -92,16 +114,17 @@ def rank_exposures(
         ["score", "cases_exposed", "place_id"], ascending=[False, False, True], kind="stable"
     ).reset_index(drop=True)
     out["rank"] = np.arange(1, len(out) + 1)
-    return out[COLUMNS]
+    return out[COLUMNS].rename(columns={"place_id": exposure})
 
 
-def _exposed(visits: pd.DataFrame, window_days: int | None) -> pd.DataFrame:
+def _exposed(visits: pd.DataFrame, window_days: int | None, min_days: int = 0) -> pd.DataFrame:
     """Distinct (visit_id, place_id) pairs that count as exposures."""
     rows = visits[visits["place_id"].notna()]
-    if window_days is not None and not rows.empty:
+    if (window_days is not None or min_days > 0) and not rows.empty:
         visit_date = pd.to_datetime(rows["visit_date"])
         exposure_date = pd.to_datetime(rows["exposure_date"])
         lag = (visit_date - exposure_date).dt.days
-        inside = lag.isna() | ((lag >= 0) & (lag <= window_days))
+        top = np.inf if window_days is None else window_days
+        inside = lag.isna() | ((lag >= min_days) & (lag <= top))
         rows = rows[inside.to_numpy()]
     return rows[["visit_id", "place_id"]].drop_duplicates()
