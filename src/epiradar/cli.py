@@ -12,14 +12,30 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from epiradar.cli_audit import AuditedGroup
 from epiradar.config import Settings, load_settings
 
 app = typer.Typer(
+    cls=AuditedGroup,  # --actor, and the audit log's record of each command
     help="epiradar: early warning of epidemics from fever clinics, with source tracing.",
     no_args_is_help=True,
     add_completion=False,
 )
 console = Console(stderr=True, soft_wrap=True)  # messages stay on one line
+
+
+@app.callback()
+def _root(
+    actor: Annotated[
+        str | None,
+        typer.Option(
+            "--actor",
+            envvar="EPIRADAR_ACTOR",
+            help="Who acts, as the audit log records it (default: the operating-system user).",
+        ),
+    ] = None,
+) -> None:
+    """epiradar: early warning of epidemics from fever clinics, with source tracing."""
 
 
 def _out() -> Console:
@@ -567,13 +583,21 @@ def demo(
 
 
 def _register_groups() -> None:
+    from epiradar.cli_audit import audit_app
     from epiradar.cli_facility import facility_app
     from epiradar.cli_feeds import feeds_app
+    from epiradar.cli_notify import notify_app
     from epiradar.cli_quarantine import quarantine_app
+    from epiradar.cli_workflow import alert_app, investigation_app, timeliness_command
 
     app.add_typer(facility_app, name="facility")
+    app.add_typer(audit_app, name="audit")
     app.add_typer(quarantine_app, name="quarantine")
     app.add_typer(feeds_app, name="feeds")
+    app.add_typer(notify_app, name="notify")
+    app.add_typer(alert_app, name="alert")
+    app.add_typer(investigation_app, name="investigation")
+    app.command("timeliness")(timeliness_command)
 
 
 _register_groups()

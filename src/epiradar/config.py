@@ -22,6 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from epiradar.config_notify import NotifySettings
+from epiradar.config_workflow import WorkflowSettings
 from epiradar.model import Syndrome
 
 DEFAULT_DB = "sqlite:///./epiradar.db"
@@ -367,6 +369,8 @@ class Settings(BaseSettings):
     detect: DetectSettings = DetectSettings()
     trace: TraceSettings = TraceSettings()
     feeds: FeedSettings = FeedSettings()
+    notify: NotifySettings = NotifySettings()
+    workflow: WorkflowSettings = WorkflowSettings()
     host: str = "127.0.0.1"
     port: int = 8000
     mllp_port: int | None = Field(None, description="MLLP listener port (HL7 v2); off when unset")

@@ -72,11 +72,16 @@ def run_detection(
     Each day is judged only on data up to that day (the detectors look back, never ahead).
     Defaults: ``end`` = the last day with visits, ``start`` = 30 days before ``end``.
     Alerts previously stored for the period are replaced, so re-running is idempotent.
+    Subscribers of the stored alerts get a notification queued, once per alert
+    (``epiradar notify send-pending`` sends it; see docs/notifications.md).
     """
+    from epiradar.service.notify import queue_alert_notifications
+
     start, end, groups = compute_alerts(store, settings, start=start, end=end)
     alerts = [alert for alert, _ in groups]
     members = [(alert.id, signal) for alert, group in groups for signal in group]
     store.replace_alerts(alerts, members, start, end)
+    queue_alert_notifications(store, settings, alerts, as_of=end)
     return alerts
 
 

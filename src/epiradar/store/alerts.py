@@ -25,26 +25,38 @@ def replace_alerts(
     their signals, in one transaction.
 
     ``new_signals`` pairs each signal with the id of its alert. A re-detected alert keeps the
-    status a user gave it when the new alert is still ``new``.
+    status a user gave it when the new alert is still ``new``, and the time it was first
+    stored (``created_at``: when it was detected, which the workflow's timers count from).
+    An alert of the period that this run no longer finds is dropped only while it is ``new``:
+    one a person has taken up (verifying, investigating, closed ...) stays with its signals.
     """
     ids = [a.id for a in new_alerts]
     with engine.begin() as conn:
         old_status: dict[str, str] = {}
+        old_created: dict[str, str] = {}
         for batch in batched(ids):
-            old_status |= dict(
-                conn.execute(
-                    select(alerts.c.id, alerts.c.status).where(alerts.c.id.in_(batch))
-                ).all()
-            )
+            for alert_id, status, created_at in conn.execute(
+                select(alerts.c.id, alerts.c.status, alerts.c.created_at).where(
+                    alerts.c.id.in_(batch)
+                )
+            ).all():
+                old_status[alert_id] = status
+                old_created[alert_id] = created_at
         in_period = alerts.c.first_alarm_date.between(iso_date(start), iso_date(end))
-        stale = [r for (r,) in conn.execute(select(alerts.c.id).where(in_period)).all()]
+        # an alert a person has taken up stays even when this run no longer finds it
+        untouched = alerts.c.status == str(AlertStatus.NEW)
+        stale = [r for (r,) in conn.execute(select(alerts.c.id).where(in_period, untouched)).all()]
         for batch in batched(sorted(set(stale) | set(ids))):
             conn.execute(delete(signals).where(signals.c.alert_id.in_(batch)))
             conn.execute(delete(alerts).where(alerts.c.id.in_(batch)))
         created = now_iso()
         if new_alerts:
             conn.execute(
-                insert(alerts), [_alert_row(a, old_status.get(a.id), created) for a in new_alerts]
+                insert(alerts),
+                [
+                    _alert_row(a, old_status.get(a.id), old_created.get(a.id, created))
+                    for a in new_alerts
+                ],
             )
         if new_signals:
             conn.execute(insert(signals), [_signal_row(alert_id, s) for alert_id, s in new_signals])

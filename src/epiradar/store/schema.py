@@ -258,3 +258,230 @@ signals = Table(
     Column("recurrence_interval", Float, nullable=True),  # days
 )
 Index("ix_signals_alert", signals.c.alert_id)
+
+# Notifications (docs/notifications.md): subscribers (a name with an e-mail address and/or a
+# webhook), their subscriptions, one delivery per (what, subscriber, channel) and every attempt.
+notify_subscribers = Table(
+    "notify_subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String, nullable=False, unique=True),
+    Column("email", String, nullable=True),
+    Column("webhook_url", Text, nullable=True),
+    Column("webhook_secret", String, nullable=True),  # HMAC key; needed to sign, so kept as is
+    Column("digest", Boolean, nullable=False, default=True),  # daily digest e-mail
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", String, nullable=False),
+)
+
+notify_subscriptions = Table(
+    "notify_subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "subscriber_id",
+        Integer,
+        ForeignKey("notify_subscribers.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("region_ids", Text, nullable=False),  # JSON list; [] = every region
+    Column("syndromes", Text, nullable=False),  # JSON list; [] = every syndrome
+    Column("min_severity", String, nullable=False),  # low, medium, high
+    Column("created_at", String, nullable=False),
+)
+Index("ix_notify_subscriptions_subscriber", notify_subscriptions.c.subscriber_id)
+
+# ``key`` is "alert:<alert id>" or "digest:<YYYY-MM-DD>"; no foreign key to alerts, because
+# detection replaces alert rows on every rerun and the record must outlive that.
+notify_deliveries = Table(
+    "notify_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String, nullable=False),
+    Column("kind", String, nullable=False),  # alert, digest
+    Column("alert_id", String, nullable=True),
+    Column(
+        "subscriber_id",
+        Integer,
+        ForeignKey("notify_subscribers.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("channel", String, nullable=False),  # email, webhook
+    Column("status", String, nullable=False),  # pending, sent, failed
+    Column("subject", Text, nullable=False),
+    Column("payload", Text, nullable=False),  # JSON: what is sent, frozen when queued
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", String, nullable=False),
+    Column("last_attempt_at", String, nullable=True),
+    Column("sent_at", String, nullable=True),
+    Column("error", Text, nullable=True),  # the last attempt's, while not sent
+    UniqueConstraint("key", "subscriber_id", "channel", name="uq_notify_deliveries_key"),
+)
+Index("ix_notify_deliveries_status", notify_deliveries.c.status)
+
+notify_attempts = Table(
+    "notify_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "delivery_id",
+        Integer,
+        ForeignKey("notify_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("attempt", Integer, nullable=False),  # 1, 2, ... over the delivery's life
+    Column("started_at", String, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("status_code", Integer, nullable=True),  # HTTP status, or the SMTP reply code
+    Column("error", Text, nullable=True),
+)
+Index("ix_notify_attempts_delivery", notify_attempts.c.delivery_id)
+
+# Audit log: append-only and hash-chained (see store/audit.py). ``id`` is the entry's position
+# in the chain (1, 2, ...); ``hash`` = SHA-256 over the entry's fields and ``prev_hash``.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("at", String, nullable=False),  # UTC, ISO 8601 with "Z"
+    Column("actor", String, nullable=False),
+    Column("action", String, nullable=False),
+    Column("object_type", String, nullable=True),
+    Column("object_id", String, nullable=True),
+    Column("detail", Text, nullable=False),  # canonical JSON object
+    Column("remote_addr", String, nullable=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+Index("ix_audit_log_at", audit_log.c.at)
+Index("ix_audit_log_actor", audit_log.c.actor)
+Index("ix_audit_log_object", audit_log.c.object_type, audit_log.c.object_id)
+
+# The chain head: one row (id 1) holding the last entry's position and hash. Appends lock it
+# first, which serialises them on SQLite and PostgreSQL alike.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_id", Integer, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+)
+
+# ---------------------------------------------------------------------------------------------
+# Alert workflow (store/workflow.py). No foreign keys to ``alerts``: detection replaces alert
+# rows on every run, and the workflow record and timeline must outlive that.
+
+# An alert's workflow record beside its ``alerts.status``: assessment, closure, timers, snooze.
+alert_workflow = Table(
+    "alert_workflow",
+    metadata,
+    Column("alert_id", String, primary_key=True),
+    Column("state_since", String, nullable=True),  # when the current status was entered
+    Column("notified_at", String, nullable=True),  # first left "new"
+    Column("responded_at", String, nullable=True),  # first reached monitoring/discarded/closed
+    Column("verification_note", Text, nullable=True),
+    Column("likelihood", String, nullable=True),
+    Column("impact", String, nullable=True),
+    Column("risk", String, nullable=True),
+    Column("closure_reason", Text, nullable=True),
+    Column("outcome", String, nullable=True),
+    Column("snoozed_until", String, nullable=True),
+)
+
+# Every action on an alert or investigation, in order.
+alert_timeline = Table(
+    "alert_timeline",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", String, nullable=True),
+    Column("investigation_id", Integer, nullable=True),
+    Column("at", String, nullable=False),
+    Column("actor", String, nullable=False),
+    Column("action", String, nullable=False),
+    Column("from_state", String, nullable=True),
+    Column("to_state", String, nullable=True),
+    Column("fields", Text, nullable=False),  # JSON object
+)
+Index("ix_alert_timeline_alert", alert_timeline.c.alert_id, alert_timeline.c.id)
+Index("ix_alert_timeline_investigation", alert_timeline.c.investigation_id)
+
+# Known ongoing events muted until an expiry: syndrome x regions (JSON list; [] = whole city).
+alert_mutes = Table(
+    "alert_mutes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("syndrome", String, nullable=False),
+    Column("region_ids", Text, nullable=False),
+    Column("until", String, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("alert_id", String, nullable=True),
+    Column("actor", String, nullable=False),
+    Column("created_at", String, nullable=False),
+    Column("lifted_at", String, nullable=True),
+)
+
+investigations = Table(
+    "investigations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("title", String, nullable=False),
+    Column("status", String, nullable=False),  # open, closed
+    Column("line_list_ref", Text, nullable=True),
+    Column("created_at", String, nullable=False),
+    Column("actor", String, nullable=False),
+)
+
+investigation_alerts = Table(
+    "investigation_alerts",
+    metadata,
+    Column(
+        "investigation_id",
+        Integer,
+        ForeignKey("investigations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("alert_id", String, primary_key=True),
+)
+Index("ix_investigation_alerts_alert", investigation_alerts.c.alert_id)
+
+hypotheses = Table(
+    "hypotheses",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "investigation_id",
+        Integer,
+        ForeignKey("investigations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("kind", String, nullable=False),  # source, origin, route, other
+    Column("subject", String, nullable=False),  # e.g. a place id
+    Column("description", Text, nullable=True),
+    Column("evidence", Text, nullable=False),  # JSON object
+    Column("status", String, nullable=False),  # open, supported, rejected
+    Column("created_at", String, nullable=False),
+    Column("actor", String, nullable=False),
+)
+Index("ix_hypotheses_investigation", hypotheses.c.investigation_id)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "investigation_id",
+        Integer,
+        ForeignKey("investigations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("title", String, nullable=False),
+    Column("assignee", String, nullable=True),
+    Column("due_date", String, nullable=True),
+    Column("checklist", Text, nullable=False),  # JSON list of {"item", "done"}
+    Column("status", String, nullable=False),  # open, done
+    Column("created_at", String, nullable=False),
+    Column("done_at", String, nullable=True),
+)
+Index("ix_tasks_investigation", tasks.c.investigation_id)
+Index("ix_tasks_status_due", tasks.c.status, tasks.c.due_date)

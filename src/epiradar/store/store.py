@@ -30,7 +30,10 @@ from epiradar.store import feeds as _feeds
 from epiradar.store import messages as _messages
 from epiradar.store import migrate as _migrate
 from epiradar.store import visits as _visits
+from epiradar.store.audit import AuditLog
 from epiradar.store.engine import make_engine
+from epiradar.store.notify import NotifyStore
+from epiradar.store.workflow import WorkflowRepository
 
 
 class Store:
@@ -83,6 +86,11 @@ class Store:
 
     def schema_revision(self) -> str | None:
         return _migrate.current_revision(self.engine)
+
+    @property
+    def audit(self) -> AuditLog:
+        """The append-only, hash-chained audit log (``store.audit``)."""
+        return AuditLog(self.engine)
 
     # city
     def load_city(
@@ -263,3 +271,15 @@ class Store:
 
     def set_alert_status(self, alert_id: str, status: AlertStatus | str) -> bool:
         return _alerts.set_alert_status(self.engine, alert_id, status)
+
+    # notifications
+    @property
+    def notify(self) -> NotifyStore:
+        """Subscribers, subscriptions, deliveries and their attempts (``store.notify``)."""
+        return NotifyStore(self.engine)
+
+    # alert workflow
+    @property
+    def workflow(self) -> WorkflowRepository:
+        """Workflow records, timeline, mutes, investigations and tasks (``store.workflow``)."""
+        return WorkflowRepository(self.engine)

@@ -19,6 +19,9 @@ from epiradar.config import Settings
 from epiradar.ingest.messages import LoopMessageWriter, MessageWriter
 from epiradar.store import Store
 from epiradar.web import api, feeds, ingest, pages
+from epiradar.web import notify as notify_api
+from epiradar.web import workflow as workflow_api
+from epiradar.web.audit import AuditMiddleware
 from epiradar.web.templating import templates
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -62,6 +65,7 @@ def create_app(
     app.state.settings = settings
     app.state.store = opened
     app.state.writer = writer
+    app.add_middleware(AuditMiddleware)  # every write, every person-level read
 
     plotly_js = plotly_js_path()
 
@@ -86,6 +90,9 @@ def create_app(
     app.include_router(ingest.router)
     app.include_router(pages.router)
     app.include_router(feeds.router)
+    app.include_router(notify_api.router)
+    app.include_router(workflow_api.router)
+    app.include_router(workflow_api.pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.exception_handler(StarletteHTTPException)

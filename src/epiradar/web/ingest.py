@@ -45,6 +45,7 @@ def submitting_facility(request: Request, store: Annotated[Store, Depends(get_st
             "(epiradar facility token create FACILITY)",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    request.state.facility_id = facility  # the audit log's actor
     return facility
 
 

@@ -1,0 +1,177 @@
+"""The web layer's audit: one ASGI middleware records every write and every read of
+person-level data, before the response is sent (no entry, no response).
+
+- Writes: every matched route called with POST, PUT, PATCH or DELETE. Known routes get the
+  action named in :data:`WRITES`; any other gets ``api.<endpoint name>``, so new write
+  endpoints are recorded without further code.
+- Reads of person-level data: the GET routes listed in :data:`PERSON_LEVEL_READS`. A new
+  endpoint or page that shows visits, patient keys or raw input must be added there.
+
+Who: the ``X-Epiradar-Actor`` header (``anonymous`` without it; a facility submitting with
+its API token is ``facility:<id>``). From where: the client address of the connection.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import anyio
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from epiradar.service import audit
+
+_PATH_PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+PERSON_LEVEL_READS: dict[str, tuple[str, str, str | None]] = {
+    # route path: (action, object type, path parameter holding the object id)
+    "/api/alerts/{alert_id}/visits": ("alert.line_list.read", "alert", "alert_id"),
+    "/api/alerts/{alert_id}/trace": ("alert.trace.read", "alert", "alert_id"),
+    "/api/alerts/{alert_id}/sources": ("alert.trace.read", "alert", "alert_id"),
+    "/api/quarantine": ("quarantine.list.read", "quarantine", None),
+    "/api/quarantine/{record_id}": ("quarantine.record.read", "quarantine", "record_id"),
+    "/alerts/{alert_id}": ("alert.page.read", "alert", "alert_id"),  # line list and trace
+    "/quarantine": ("quarantine.page.read", "quarantine", None),  # raw rejected input
+}
+
+AGGREGATE_READS: frozenset[str] = frozenset(
+    {
+        "/api/openapi.json",
+        "/api/docs",
+        "/static/vendor/plotly.min.js",
+        "/api/health",
+        "/api/regions",
+        "/api/counts",
+        "/api/alerts",
+        "/api/alerts/{alert_id}",
+        "/api/feeds",
+        "/api/feeds/alerts",
+        "/",
+        "/partials/epicurve",
+        "/alerts",
+        "/feeds",
+        # workflow: states, timers, investigations and tasks (no visits or patient keys)
+        "/api/alerts/{alert_id}/workflow",
+        "/api/alerts/{alert_id}/timeline",
+        "/api/mutes",
+        "/api/queue",
+        "/api/timeliness",
+        "/api/investigations",
+        "/api/investigations/{investigation_id}",
+        "/api/investigations/{investigation_id}/timeline",
+        "/api/tasks",
+        "/api/tasks/{task_id}",
+        # notifications: staff subscriptions and the delivery log
+        "/api/notify/subscribers",
+        "/api/notify/subscribers/{ref}",
+        "/api/notify/deliveries",
+        "/api/notify/deliveries/{delivery_id}",
+        "/api/notify/attempts",
+    }
+)
+"""GET routes that show no person-level data, hence are not recorded (a test keeps every GET
+route in this set or in :data:`PERSON_LEVEL_READS`)."""
+
+WRITES: dict[tuple[str, str], tuple[str, str, str | None]] = {
+    ("POST", "/api/ingest/hl7"): ("ingest.hl7.create", "ingest", None),
+    ("POST", "/api/fhir"): ("ingest.fhir.create", "ingest", None),
+}
+
+
+def audited(method: str, route: Any) -> tuple[str, str | None, str | None] | None:
+    """``(action, object type, id parameter)`` of a matched route, or ``None`` when the call
+    is not recorded."""
+    path = getattr(route, "path", None)
+    if path is None:
+        return None
+    if method in WRITE_METHODS:
+        known = WRITES.get((method, path))
+        if known is not None:
+            return known
+        found = _PATH_PARAM.search(path)
+        before = path[: found.start()] if found else path
+        words = [p for p in before.split("/") if p and p != "api"]
+        return (
+            f"api.{getattr(route, 'name', 'write')}",
+            _singular(words[-1]) if words else None,
+            found.group(1) if found else None,
+        )
+    if method in ("GET", "HEAD"):
+        return PERSON_LEVEL_READS.get(path)
+    return None
+
+
+def _singular(word: str) -> str:
+    """``alerts`` -> ``alert``, ``hypotheses`` -> ``hypothesis``: the object type of a path."""
+    if word.endswith("ses"):
+        return word[:-3] + "sis"
+    return word[:-1] if word.endswith("s") else word
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+class AuditMiddleware:
+    """Pure ASGI middleware (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        recorded = False
+
+        async def write(status: int) -> None:
+            nonlocal recorded
+            recorded = True
+            found = audited(scope["method"], scope.get("route"))
+            if found is None:
+                return
+            action, object_type, id_param = found
+            params = scope.get("path_params", {})
+            actor = _header(scope, audit.ACTOR_HEADER.lower().encode())
+            facility = scope.get("state", {}).get("facility_id")
+            if not (actor and actor.strip()) and facility:
+                actor = f"facility:{facility}"
+            detail: dict[str, Any] = {
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+            }
+            if scope.get("query_string"):
+                detail["query"] = scope["query_string"].decode("latin-1")
+            if facility:
+                detail["facility_id"] = facility
+            client = scope.get("client")
+            store = scope["app"].state.store
+            await anyio.to_thread.run_sync(
+                lambda: audit.record(
+                    store,
+                    actor,
+                    action,
+                    channel="web",
+                    object_type=object_type,
+                    object_id=params.get(id_param) if id_param else None,
+                    detail=detail,
+                    remote_addr=client[0] if client else None,
+                )
+            )
+
+        async def send_after_record(message: Message) -> None:
+            if message["type"] == "http.response.start" and not recorded:
+                await write(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_after_record)
+        except Exception:
+            if not recorded:
+                await write(500)
+            raise
