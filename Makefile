@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint venv system-deps clean
+.PHONY: demo test bench lint venv system-deps clean translations
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ system-deps:
 bench: $(STAMP)
 	scripts/install-system-deps.sh bench
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+LOCALE := src/epiradar/web/locale
+
+## translations: extract the interface's strings (babel.cfg), merge them into each catalog, compile (docs/i18n.md)
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --project epiradar -w 100 -o $(LOCALE)/messages.pot .
+	$(BIN)/pybabel update -i $(LOCALE)/messages.pot -d $(LOCALE) -D messages --ignore-obsolete -w 100
+	$(BIN)/pybabel compile -d $(LOCALE) -D messages --statistics
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -24,8 +24,12 @@
    network and who infected whom on simulated outbreaks next to simple baselines, SARS 2003 on
    the OpenFlights network, and Rt against EpiEstim (R) in the same run.
 
+9. Closed loop (benchmarks/workflow/): the alert volume per week before and after grouping and
+   after muting known events on a simulated year, and the server time of every work page with
+   100,000 cases and 10,000 alerts against the 300 ms goal.
+
 ``--sections`` picks some of: ingest (1-3), connectivity (4), detection (5), evaluation (6),
-spacetime (7), accuracy (8).
+spacetime (7), accuracy (8), workflow (9).
 """
 
 from __future__ import annotations
@@ -280,8 +284,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--sections",
-        default="ingest,connectivity,detection,evaluation,spacetime,accuracy",
-        help="comma-separated: ingest, connectivity, detection, evaluation, spacetime, accuracy",
+        default="ingest,connectivity,detection,evaluation,spacetime,accuracy,workflow",
+        help="comma-separated: ingest, connectivity, detection, evaluation, spacetime, accuracy, "
+        "workflow",
     )
     parser.add_argument(
         "--noufaily-replicates",
@@ -291,7 +296,15 @@ def main() -> None:
     )
     args = parser.parse_args()
     sections = set(args.sections.split(","))
-    known = {"ingest", "connectivity", "detection", "evaluation", "spacetime", "accuracy"}
+    known = {
+        "ingest",
+        "connectivity",
+        "detection",
+        "evaluation",
+        "spacetime",
+        "accuracy",
+        "workflow",
+    }
     unknown = sections - known
     if unknown:
         parser.error(f"unknown sections {sorted(unknown)}")
@@ -303,6 +316,21 @@ def main() -> None:
         bench_spacetime(args)
     if "accuracy" in sections:
         bench_accuracy(args)
+    if "workflow" in sections:
+        bench_workflow(args)
+
+
+def bench_workflow(args) -> None:
+    """Alert volume before and after grouping on a simulated year; page speed at 100,000 cases
+    and 10,000 alerts (``--quick``: a quarter of each)."""
+    here = ROOT / "benchmarks" / "workflow"
+    console.rule("alert volume per week: signals, alerts after grouping, after muting")
+    volume = _load(here / "alert_volume.py", "workflow_alert_volume")
+    volume.main(["--regions", "20", "--daily-visits", "250"] if args.quick else [])
+    size = "25,000 cases, 2,500 alerts" if args.quick else "100,000 cases, 10,000 alerts"
+    console.rule(f"page speed: {size}, goal 300 ms")
+    speed = _load(here / "page_speed.py", "workflow_page_speed")
+    speed.main(["--visits", "25000", "--alerts", "2500", "--requests", "10"] if args.quick else [])
 
 
 def bench_accuracy(args) -> None:

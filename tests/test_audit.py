@@ -18,11 +18,13 @@ from typer.testing import CliRunner
 from epiradar.cli import app as cli_app
 from epiradar.config import Settings
 from epiradar.service import audit as audit_service
+from epiradar.service import auth as auth_service
 from epiradar.store import Store
 from epiradar.store.audit import GENESIS_HASH, AuditFilter, entry_hash
 from epiradar.web.app import create_app
 from server_support import Server
 from test_mllp import message
+from web_support import authorize
 
 runner = CliRunner()
 
@@ -195,12 +197,18 @@ def test_real_server_records_person_level_reads_and_writes(
             [{"source": "a.csv", "record": "2", "reason": "bad age", "raw": "PAT-1,Jane,200"}]
         )
         record_id = store.quarantined(1)[0]["id"]
+        _, api_token = auth_service.create_token(
+            store, "analyst", "epidemiologist", created_by="tests"
+        )
     client = httpx.Client(base_url=server.url)
-    actor = {"X-Epiradar-Actor": "dr.li"}
+    staff = {"Authorization": f"Bearer {api_token}"}
+    actor = {**staff, "X-Epiradar-Actor": "dr.li"}  # a machine token acting for a person
     assert client.get("/api/health").status_code == 200  # aggregates: not recorded
-    assert client.get("/api/counts").status_code == 200
+    assert client.get("/api/counts", headers=staff).status_code == 200
     assert client.get(f"/api/quarantine/{record_id}", headers=actor).status_code == 200
-    assert client.get("/api/quarantine", params={"status": "open"}).status_code == 200
+    assert (
+        client.get("/api/quarantine", params={"status": "open"}, headers=staff).status_code == 200
+    )
     assert client.get("/api/alerts/NOPE/visits", headers=actor).status_code == 404
     reply = client.post(
         "/api/ingest/hl7",
@@ -215,14 +223,14 @@ def test_real_server_records_person_level_reads_and_writes(
     got = [(e.actor, e.action, e.object_type, e.object_id, e.remote_addr) for e in entries]
     assert got == [
         ("dr.li", "quarantine.record.read", "quarantine", str(record_id), "127.0.0.1"),
-        ("anonymous", "quarantine.list.read", "quarantine", None, "127.0.0.1"),
+        ("token:analyst", "quarantine.list.read", "quarantine", None, "127.0.0.1"),
         ("dr.li", "alert.line_list.read", "alert", "NOPE", "127.0.0.1"),
         ("facility:F1", "ingest.hl7.create", "ingest", None, "127.0.0.1"),
         ("anonymous", "ingest.hl7.create", "ingest", None, "127.0.0.1"),
     ]
     details = [e.detail_data for e in entries]
     assert details[1]["query"] == "status=open" and details[1]["status"] == 200
-    assert details[2]["status"] == 404
+    assert details[2]["status"] == 404 and details[2]["via"] == "token:analyst"
     assert details[3]["facility_id"] == "F1" and details[3]["method"] == "POST"
     assert details[4]["status"] == 401 and all(d["channel"] == "web" for d in details)
 
@@ -243,14 +251,15 @@ def test_new_write_endpoints_are_recorded_without_further_code(web_store: Store)
         return {"closed": widget_id}
 
     with TestClient(app) as client:
-        reply = client.post("/api/widgets/W7/close", headers={"X-Epiradar-Actor": "ops"})
+        authorize(client, web_store, name="ops")  # an unlisted route: administrators only
+        reply = client.post("/api/widgets/W7/close")
         assert reply.json() == {"closed": "W7"}
         client.get("/alerts/NOPE")  # the alert page shows the line list: recorded
         client.get("/alerts")  # the alert list shows aggregates: not recorded
     entries = web_store.audit.entries(newest_first=False)
     assert [(e.actor, e.action, e.object_type, e.object_id) for e in entries] == [
-        ("ops", "api.close_widget", "widget", "W7"),
-        ("anonymous", "alert.page.read", "alert", "NOPE"),
+        ("token:ops", "api.close_widget", "widget", "W7"),
+        ("token:ops", "alert.page.read", "alert", "NOPE"),
     ]
 
 
@@ -284,6 +293,7 @@ def test_no_person_level_response_without_its_audit_entry(web_store: Store) -> N
     sql(web_store, "DELETE FROM audit_head")  # the log cannot be written any more
     app = create_app(Settings(db=web_store.url), web_store)
     with TestClient(app, raise_server_exceptions=False) as client:
+        authorize(client, web_store)
         reply = client.get("/api/quarantine")
         assert reply.status_code == 500
         assert "PAT-1" not in reply.text

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,10 +20,13 @@ from web_support import (
     END,
     N_REGIONS,
     OUTBREAK_ALERT,
+    TEST_PASSWORD,
     Dataset,
+    add_user,
     build_dataset,
     build_simulated,
     live_server,
+    session_cookie,
 )
 
 pytestmark = pytest.mark.browser
@@ -40,6 +45,24 @@ CHROMIUM_ARGS = [
 SHOTS = Path(os.environ.get("EPIRADAR_SCREENSHOTS", "/tmp"))
 
 
+_SESSIONS: dict[str, dict] = {}
+
+
+@contextlib.contextmanager
+def _serve(data: Dataset) -> Iterator[str]:
+    """The app on ``data`` in a live server, with an administrator's session for its pages."""
+    with live_server(create_app(data.settings, data.store)) as url:
+        _SESSIONS[url] = session_cookie(data.store, url)
+        yield url
+
+
+def _context(browser, url: str, **kwargs):
+    """A browser context on ``url`` logged in as the server's administrator."""
+    context = browser.new_context(base_url=url, **kwargs)
+    context.add_cookies([_SESSIONS[url]])
+    return context
+
+
 def _rgb(hex_colour: str) -> str:
     r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgb({r}, {g}, {b})"
@@ -48,7 +71,7 @@ def _rgb(hex_colour: str) -> str:
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data: Dataset = build_dataset(tmp_path_factory.mktemp("browser"))
-    with live_server(create_app(data.settings, data.store)) as url:
+    with _serve(data) as url:
         yield url
     data.store.close()
 
@@ -65,7 +88,7 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def page(browser, base_url: str) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, base_url=base_url)
+    context = _context(browser, base_url, viewport={"width": 1366, "height": 900})
     page = context.new_page()
     page.set_default_timeout(20_000)
     foreign: list[str] = []
@@ -163,8 +186,29 @@ def test_alert_page_draws_the_rt_curve_and_the_transmission_graph(page) -> None:
     page.screenshot(path=str(SHOTS / "epiradar-alert-trace.png"), full_page=True)
 
 
+def test_language_switch_changes_the_page(page) -> None:
+    """The header's 中文 link shows the same page in Chinese and the choice is kept."""
+    page.goto("/alerts")
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.locator("h1").inner_text() == "Alerts"
+    page.click("#lang-switch a[data-locale='zh_Hans']")
+    page.wait_for_function("document.documentElement.lang === 'zh-Hans'")
+    assert page.url.endswith("/alerts")
+    assert page.locator("h1").inner_text() == "预警"
+    assert "症候群" in page.locator("#alert-filters").inner_text()
+    assert re.search(r"\d{4}年\d{1,2}月\d{1,2}日", page.locator("#alerts").inner_text())
+    page.goto("/")
+    assert "数据截至" in page.locator("#last-data-date").inner_text()
+    _wait_rendered(page, "#epicurve")
+    assert "就诊 / 天" in page.locator("#epicurve").inner_text()
+    page.screenshot(path=str(SHOTS / "epiradar-overview-zh.png"), full_page=True)
+    page.click("#lang-switch a[data-locale='en']")
+    page.wait_for_function("document.documentElement.lang === 'en'")
+    assert "Data to" in page.locator("#last-data-date").inner_text()
+
+
 def test_narrow_screen_stacks_the_panels(browser, base_url: str) -> None:
-    context = browser.new_context(viewport={"width": 420, "height": 900}, base_url=base_url)
+    context = _context(browser, base_url, viewport={"width": 420, "height": 900})
     page = context.new_page()
     page.goto(f"/alerts/{OUTBREAK_ALERT}")
     page.wait_for_selector("#region-map[data-rendered='true']", state="attached")
@@ -182,8 +226,8 @@ def test_simulated_outbreak_is_found_and_traced_in_the_dashboard(browser, tmp_pa
     data, truth = build_simulated(tmp_path)
     affected = set(truth["affected_regions"])
     source = next(p for p in data.places if p.id == truth["source"]["id"])
-    with live_server(create_app(data.settings, data.store)) as url:
-        context = browser.new_context(viewport={"width": 1366, "height": 900}, base_url=url)
+    with _serve(data) as url:
+        context = _context(browser, url, viewport={"width": 1366, "height": 900})
         page = context.new_page()
         page.set_default_timeout(30_000)
         page.goto("/")
@@ -246,8 +290,8 @@ def test_space_time_cluster_is_drawn_on_the_alert_map(browser, tmp_path) -> None
         recurrence_interval=1000.0,
     )
     data.store.replace_alerts([alert], [(alert.id, cluster)], day, day)
-    with live_server(create_app(data.settings, data.store)) as url:
-        context = browser.new_context(viewport={"width": 1366, "height": 900}, base_url=url)
+    with _serve(data) as url:
+        context = _context(browser, url, viewport={"width": 1366, "height": 900})
         page = context.new_page()
         page.goto("/alerts/A-cluster")
         _wait_rendered(page, "#region-map")
@@ -257,4 +301,114 @@ def test_space_time_cluster_is_drawn_on_the_alert_map(browser, tmp_path) -> None
         assert "2.7 years" in page.locator("#spacetime-cluster").inner_text()
         page.screenshot(path=str(SHOTS / "epiradar-cluster-alert.png"), full_page=True)
         context.close()
+    data.store.close()
+
+
+def test_login_page_leads_to_the_dashboard_and_a_viewer_sees_no_line_list(
+    browser, tmp_path
+) -> None:
+    data = build_dataset(tmp_path)
+    add_user(data.store, "vera", "viewer")
+    with live_server(create_app(data.settings, data.store)) as url:
+        context = browser.new_context(viewport={"width": 1366, "height": 900}, base_url=url)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto("/")
+        assert page.url.startswith(f"{url}/login")  # no session: the login page
+        page.fill("#login-form input[name=username]", "vera")
+        page.fill("#login-form input[name=password]", "not the password")
+        page.click("#login-form button[type=submit]")
+        assert "wrong username or password" in page.locator("#login-error").inner_text()
+        page.fill("#login-form input[name=password]", TEST_PASSWORD)
+        page.click("#login-form button[type=submit]")
+        page.wait_for_url(f"{url}/")
+        _wait_rendered(page, "#region-map")  # the dashboard, drawn under the CSP
+        assert "vera" in page.locator("#current-user").inner_text()
+        nav = page.locator("nav.nav").inner_text()
+        assert "Alerts" in nav and "Quarantine" not in nav and "Investigations" not in nav
+        page.goto(f"/alerts/{OUTBREAK_ALERT}")
+        _wait_rendered(page, "#region-map")
+        assert page.locator("#line-list").count() == 0
+        assert page.locator("#line-list-withheld").is_visible()
+        assert page.locator("#workflow-form").count() == 0
+        refused = context.request.get(f"{url}/api/alerts/{OUTBREAK_ALERT}/visits")
+        assert refused.status == 403
+        page.click("#user-menu button[type=submit]")
+        page.wait_for_url(f"{url}/login")
+        page.goto("/alerts")
+        assert page.url.startswith(f"{url}/login")
+        assert errors == []
+        page.screenshot(path=str(SHOTS / "epiradar-login.png"), full_page=True)
+        context.close()
+    data.store.close()
+
+
+def test_full_loop_from_alert_to_closure_by_two_people(browser, tmp_path) -> None:
+    """Detection stores an alert on a simulated city; ann verifies it on the alert page, opens
+    an investigation and assigns a task to bob; bob ticks its checklist in his work queue; ann
+    closes the alert, whose timeline shows both of them."""
+    data, _ = build_simulated(tmp_path)
+    with live_server(create_app(data.settings, data.store)) as url:
+        pages, contexts, errors = {}, [], []
+        for name in ("ann", "bob"):
+            context = browser.new_context(base_url=url, viewport={"width": 1366, "height": 900})
+            context.add_cookies([session_cookie(data.store, url, name)])
+            page = context.new_page()
+            page.set_default_timeout(30_000)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            pages[name], contexts = page, [*contexts, context]
+        ann, bob = pages["ann"], pages["bob"]
+
+        ann.goto("/queue")
+        first = ann.locator("#queue-table tbody tr").first
+        alert_id = first.get_attribute("data-alert")
+        first.locator("a.mono").click()
+        ann.wait_for_url(f"**/alerts/{alert_id}*")
+        form = "#workflow-form"
+        ann.select_option(f"{form} select[name=to]", "verifying")
+        ann.click(f"{form} button[type=submit]")
+        ann.wait_for_selector("#workflow .status-verifying")
+        ann.select_option(f"{form} select[name=to]", "investigating")
+        ann.fill(f"{form} textarea[name=verification_note]", "cases confirmed with the clinics")
+        ann.select_option(f"{form} select[name=likelihood]", "high")
+        ann.select_option(f"{form} select[name=impact]", "moderate")
+        ann.click(f"{form} button[type=submit]")
+        ann.wait_for_selector("#workflow .status-investigating")
+
+        ann.click("#open-investigation")
+        ann.fill("#new-investigation input[name=title]", "Gastro cluster")
+        ann.click("#new-investigation button[type=submit]")
+        ann.wait_for_url(re.compile(r".*/investigations/\d+$"))
+        assert alert_id in ann.locator("#investigation-alerts").inner_text()
+        ann.fill("#new-task input[name=title]", "Inspect the canteen")
+        ann.fill("#new-task input[name=assignee]", "bob")
+        ann.check("#new-task input[value='site inspection']")
+        ann.click("#new-task button[type=submit]")
+        ann.wait_for_selector("#task-table tr[data-status=open]")
+
+        bob.goto("/queue")
+        task = bob.locator("#task-table tr", has_text="Inspect the canteen")
+        task.locator("input[name=done]").check()
+        task.locator("button[type=submit]").click()
+        bob.wait_for_url("**/queue")
+        assert "No open tasks assigned to you" in bob.locator("#queue-tasks").inner_text()
+
+        ann.reload()
+        ann.wait_for_selector("#task-table tr[data-status=done]")
+        ann.goto(f"/alerts/{alert_id}")
+        ann.select_option(f"{form} select[name=to]", "closed")
+        ann.fill(f"{form} input[name=closure_reason]", "source closed, no new cases")
+        ann.select_option(f"{form} select[name=outcome]", "confirmed outbreak")
+        ann.click(f"{form} button[type=submit]")
+        ann.wait_for_selector("#workflow .status-closed")
+        timeline = ann.locator("#timeline").inner_text()
+        assert "ann" in timeline and "bob" in timeline
+        ann.screenshot(path=str(SHOTS / "epiradar-closed-loop.png"), full_page=True)
+        ann.goto("/queue")
+        assert ann.locator(f"#queue-table tr[data-alert='{alert_id}']").count() == 0
+        for context in contexts:
+            context.close()
+        assert errors == [], f"browser errors: {errors}"
     data.store.close()

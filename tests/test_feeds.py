@@ -27,6 +27,7 @@ from epiradar.service.feeds import (
 from epiradar.store import Store
 from epiradar.store.feeds import KEY_FIELDS
 from epiradar.web.app import create_app
+from web_support import authorize, session_cookie
 
 NOW = dt.datetime(2026, 3, 10, 14, 30)  # a Tuesday
 WEEK = FeedSettings(history_days=7)
@@ -341,7 +342,7 @@ def silent_store(city_store: Store) -> Store:
 def client(silent_store: Store) -> Iterator[TestClient]:
     settings = Settings(db=silent_store.url, pseudonym_key="k", feeds=WEEK)
     with TestClient(create_app(settings, silent_store)) as c:
-        yield c
+        yield authorize(c, silent_store)
 
 
 def test_api_feeds_and_alerts(client: TestClient) -> None:
@@ -414,7 +415,9 @@ def test_feeds_page_in_the_browser(tmp_path: Path, small_city) -> None:
         browser = pw.chromium.launch(
             executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"]
         )
-        page = browser.new_page()
+        context = browser.new_context()
+        context.add_cookies([session_cookie(store, url)])
+        page = context.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("request", lambda r: None if r.url.startswith(url) else errors.append(r.url))
         page.goto(f"{url}/feeds")

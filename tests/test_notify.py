@@ -30,7 +30,7 @@ from epiradar.model import Alert, Region, Severity, Syndrome
 from epiradar.model.notify import DeliveryStatus, Subscription
 from epiradar.service import notify
 from epiradar.store import Store
-from web_support import free_port
+from web_support import authorize, free_port
 
 DAY = dt.date(2026, 3, 10)
 
@@ -808,7 +808,7 @@ def test_json_api_subscribers_subscriptions_and_delivery_log(nstore):
     from epiradar.web.app import create_app
 
     settings = Settings(db=nstore.url, pseudonym_key="k")
-    client = TestClient(create_app(settings, nstore))
+    client = authorize(TestClient(create_app(settings, nstore)), nstore)
     created = client.post(
         "/api/notify/subscribers",
         json={

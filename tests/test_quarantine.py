@@ -19,6 +19,7 @@ from epiradar.store import Store
 from epiradar.web.app import create_app
 from test_mapping import BAD, TOML, cn_store  # noqa: F401 - fixture
 from test_mllp import message
+from web_support import authorize
 
 
 def run(*args: object, code: int = 0):
@@ -122,7 +123,7 @@ def test_discard_and_the_api(city_store: Store, tmp_path) -> None:
     run("ingest", path, "--db", db, "--no-progress", code=1)  # every row rejected
     first, second = open_ids(city_store)
     run("quarantine", "discard", first, "--reason", "test clinic, not real", "--db", db)
-    client = TestClient(create_app(load_settings(db=db), city_store))
+    client = authorize(TestClient(create_app(load_settings(db=db), city_store)), city_store)
     open_now = client.get("/api/quarantine", params={"status": "open"}).json()
     assert [q["id"] for q in open_now] == [second]
     assert open_now[0]["field"] == "visit_time" and open_now[0]["format"] == "csv"

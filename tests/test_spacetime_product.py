@@ -34,6 +34,7 @@ from epiradar.store import Store
 from epiradar.store.migrate import upgrade
 from epiradar.web.app import create_app
 from epiradar.web.templating import fmt_interval
+from web_support import authorize
 
 END = dt.date(2026, 6, 30)
 OUTBREAK_START = END - dt.timedelta(days=12)
@@ -431,6 +432,7 @@ def test_alert_json_and_page_show_the_cluster(spread_outbreak) -> None:
     alert = _scan_alerts(alerts)[0]
     names = {r.id: r.name for r in store.regions()}
     with TestClient(create_app(settings, store)) as client:
+        authorize(client, store)
         body = client.get(f"/api/alerts/{alert.id}").json()
         assert body["alert"]["cluster_region_ids"] == alert.cluster_region_ids
         assert body["alert"]["recurrence_interval"] == pytest.approx(alert.recurrence_interval)

@@ -26,7 +26,7 @@ from epiradar.sim.scenarios import simulate
 from epiradar.sim.writers import write_simulation
 from epiradar.store import Store
 from epiradar.web.app import create_app
-from web_support import OUTBREAK_ALERT, build_dataset
+from web_support import OUTBREAK_ALERT, authorize, build_dataset
 
 END = dt.date(2026, 3, 31)
 ANALYSES = ("exposures", "sites", "origins", "chains", "rt")
@@ -272,6 +272,7 @@ def test_cli_prints_every_analysis_and_json_has_them(point_source, monkeypatch) 
 
 def test_api_trace_returns_everything_and_the_page_draws_it(imported) -> None:
     with TestClient(create_app(imported.settings, imported.store)) as client:
+        authorize(client, imported.store)
         alert_id = imported.alert.id
         body = client.get(f"/api/alerts/{alert_id}/trace").json()
         assert all(body[name]["status"] == "done" for name in ANALYSES)

@@ -26,6 +26,7 @@ from web_support import (
     SOURCE_PLACE,
     START,
     Dataset,
+    authorize,
     build_dataset,
 )
 
@@ -40,7 +41,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dataset]:
 @pytest.fixture(scope="module")
 def client(dataset: Dataset) -> Iterator[TestClient]:
     with TestClient(create_app(dataset.settings, dataset.store)) as c:
-        yield c
+        yield authorize(c, dataset.store)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -307,6 +308,7 @@ def test_an_empty_database_still_renders(tmp_path) -> None:
     store = Store(settings.db)
     store.migrate()
     with TestClient(create_app(settings, store)) as c:
+        authorize(c, store)
         assert c.get("/api/health").json()["last_data_date"] is None
         assert c.get("/api/regions").json()["features"] == []
         assert c.get("/api/alerts").json() == []

@@ -34,6 +34,7 @@ from epiradar.store import Store
 from epiradar.store.schema import alerts as alerts_table
 from epiradar.store.workflow import StaleStateError
 from epiradar.web.app import create_app
+from web_support import authorize
 
 S = AlertStatus
 T0 = dt.datetime(2026, 3, 10, 8, 0)  # when the test alerts were detected (stored)
@@ -689,7 +690,7 @@ def client(wstore: Store) -> Iterator[TestClient]:
     app = create_app(Settings(db=wstore.url), wstore)
     app.state.clock = lambda: T0 + dt.timedelta(hours=1)
     with TestClient(app) as c:
-        yield c
+        yield authorize(c, wstore)
 
 
 def test_api_moves_an_alert_through_the_whole_loop(wstore: Store, client: TestClient) -> None:
@@ -847,7 +848,7 @@ def test_api_investigations_group_alerts(wstore: Store, client: TestClient) -> N
     assert (inv["alert_ids"], inv["line_list_ref"], inv["actor"]) == (
         ["A1"],
         "shared/gi.xlsx",
-        "anonymous",
+        "token:tests",  # the caller's API token
     )
     r = client.post(f"/api/investigations/{inv['id']}/alerts", json={"alert_id": "A2"})
     assert r.status_code == 200 and r.json()["alert_ids"] == ["A1", "A2"]
@@ -867,11 +868,12 @@ def test_api_investigations_group_alerts(wstore: Store, client: TestClient) -> N
 def test_api_files_a_source_from_the_trace_analysis_with_its_evidence(tmp_path) -> None:
     """On the web dataset (SQLite; hypotheses themselves are stored on both databases above):
     the outbreak's market is the best-ranked source."""
-    from web_support import OUTBREAK_ALERT, SOURCE_PLACE, build_dataset
+    from web_support import OUTBREAK_ALERT, SOURCE_PLACE, authorize, build_dataset
 
     data = build_dataset(tmp_path)
     try:
         with TestClient(create_app(data.settings, data.store)) as c:
+            authorize(c, data.store)
             inv = c.post("/api/investigations", json={"title": "GI", "alert_ids": [OUTBREAK_ALERT]})
             url = f"/api/investigations/{inv.json()['id']}/hypotheses/from-trace"
             r = c.post(url, json={"alert_id": OUTBREAK_ALERT}, headers={"X-Epiradar-Actor": "ann"})

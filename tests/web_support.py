@@ -254,6 +254,12 @@ def build_dataset(directory: Path) -> Dataset:
     settings = Settings(db=f"sqlite:///{directory / 'web.db'}", pseudonym_key="test-key")
     store = Store(settings.db)
     store.migrate()
+    regions, places = fill_store(store)
+    return Dataset(store=store, settings=settings, regions=regions, places=places)
+
+
+def fill_store(store: Store) -> tuple[list[Region], list[Place]]:
+    """Load the whole dataset into the migrated ``store`` (SQLite or PostgreSQL)."""
     regions, places = make_regions(), make_places()
     facilities = [Facility(id=f"F{i}", name=f"Clinic {i}", fever_clinic=True) for i in (1, 2, 3)]
     store.load_city(regions, facilities, places, [])
@@ -283,7 +289,7 @@ def build_dataset(directory: Path) -> Dataset:
     store.refresh_daily_counts()
     alerts, signals = make_alerts()
     store.replace_alerts(alerts, signals, START, END)
-    return Dataset(store=store, settings=settings, regions=regions, places=places)
+    return regions, places
 
 
 def free_port() -> int:
@@ -341,3 +347,40 @@ def build_simulated(directory: Path, *, seed: int = 11) -> tuple[Dataset, dict]:
     run_detection(store, settings, start=END - dt.timedelta(days=29), end=END)
     data = Dataset(store=store, settings=settings, regions=store.regions(), places=store.places())
     return data, sim.truth
+
+
+# ---------------------------------------------------------------------------------------------
+# authentication: the app refuses anonymous calls ([auth] required = true)
+
+TEST_PASSWORD = "correct horse battery"
+
+
+def authorize(client, store: Store, role: str = "administrator", name: str = "tests", **scope):
+    """Give ``client`` (a TestClient) an API token of ``role``: every call then carries it."""
+    from epiradar.service import auth
+
+    _, token = auth.create_token(store, name, role, created_by="tests", **scope)
+    client.headers["Authorization"] = f"Bearer {token}"
+    return client
+
+
+def add_user(store: Store, username: str, role: str = "administrator", **scope) -> None:
+    """An account with :data:`TEST_PASSWORD`."""
+    from epiradar.config_auth import AuthSettings
+    from epiradar.service import auth
+
+    auth.add_user(store, username, TEST_PASSWORD, role, settings=AuthSettings(), **scope)
+
+
+def session_cookie(
+    store: Store, url: str, username: str = "admin", role: str = "administrator", **scope
+) -> dict:
+    """A logged-in session of a new account, as a Playwright cookie for the server at ``url``."""
+    from epiradar.config_auth import AuthSettings
+    from epiradar.service import auth
+
+    add_user(store, username, role, **scope)
+    session_id, _ = auth.login(
+        store, username, TEST_PASSWORD, addr="127.0.0.1", settings=AuthSettings()
+    )
+    return {"name": auth.SESSION_COOKIE, "value": session_id, "url": url}

@@ -574,6 +574,7 @@ def demo(
             f"strongest alert {result.top_trace.alert_id}: most likely source "
             f"[bold]{best.name}[/] ({best.id}), OR {best.odds_ratio:.1f}, q {best.q_value:.1e}"
         )
+    _demo_admin(store, settings)
     if serve_after:
         url = f"http://{settings.host}:{settings.port}"
         console.print(f"epiradar dashboard: [bold]{url}[/]  (Ctrl+C to stop)")
@@ -582,8 +583,21 @@ def demo(
         serve_app(settings)
 
 
+def _demo_admin(store, settings: Settings) -> None:
+    """The demo's administrator ``admin`` with a fresh random password, printed once."""
+    from epiradar.service import auth
+
+    password = auth.random_password()
+    if store.auth.user_by_name("admin") is None:
+        auth.add_user(store, "admin", password, "administrator", settings=settings.auth)
+    else:
+        auth.set_password(store, "admin", password, settings=settings.auth)
+    console.print(f"log in as [bold]admin[/] with password [bold]{password}[/]")
+
+
 def _register_groups() -> None:
     from epiradar.cli_audit import audit_app
+    from epiradar.cli_auth import tokens_app, users_app
     from epiradar.cli_facility import facility_app
     from epiradar.cli_feeds import feeds_app
     from epiradar.cli_notify import notify_app
@@ -592,6 +606,8 @@ def _register_groups() -> None:
 
     app.add_typer(facility_app, name="facility")
     app.add_typer(audit_app, name="audit")
+    app.add_typer(users_app, name="users")
+    app.add_typer(tokens_app, name="tokens")
     app.add_typer(quarantine_app, name="quarantine")
     app.add_typer(feeds_app, name="feeds")
     app.add_typer(notify_app, name="notify")

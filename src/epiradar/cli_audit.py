@@ -71,6 +71,13 @@ COMMANDS: dict[tuple[str, ...], Audited] = {
     ("notify", "subscribers", "add"): Audited("subscriber.create", "subscriber", "name"),
     ("notify", "subscribers", "subscribe"): Audited("subscription.create", "subscriber", "name"),
     ("notify", "subscribers", "remove"): Audited("subscriber.delete", "subscriber", "name"),
+    ("users", "add"): Audited("user.create", "user", "username"),
+    ("users", "disable"): Audited("user.disable", "user", "username"),
+    ("users", "enable"): Audited("user.enable", "user", "username"),
+    ("users", "set-role"): Audited("user.update", "user", "username"),
+    ("users", "set-password"): Audited("user.password", "user", "username"),
+    ("tokens", "create"): Audited("api_token.create", "api_token", "name"),
+    ("tokens", "revoke"): Audited("api_token.revoke", "api_token", "token_id"),
     # reads of person-level data, and exports
     ("trace",): Audited("alert.trace.read", "alert", "alert_id"),
     ("quarantine", "list"): Audited("quarantine.list.read", "quarantine"),
@@ -96,6 +103,8 @@ UNRECORDED: frozenset[tuple[str, ...]] = frozenset(
         ("alert", "timeline"),
         ("alert", "queue"),
         ("investigation", "show"),
+        ("users", "list"),  # staff accounts, no patient data
+        ("tokens", "list"),
     }
 )
 """Commands that neither write nor show person-level data (a test keeps every command in one

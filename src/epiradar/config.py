@@ -22,6 +22,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from epiradar.config_auth import AuthSettings
 from epiradar.config_notify import NotifySettings
 from epiradar.config_workflow import WorkflowSettings
 from epiradar.model import Syndrome
@@ -371,6 +372,7 @@ class Settings(BaseSettings):
     feeds: FeedSettings = FeedSettings()
     notify: NotifySettings = NotifySettings()
     workflow: WorkflowSettings = WorkflowSettings()
+    auth: AuthSettings = AuthSettings()
     host: str = "127.0.0.1"
     port: int = 8000
     mllp_port: int | None = Field(None, description="MLLP listener port (HL7 v2); off when unset")

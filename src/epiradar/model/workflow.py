@@ -93,10 +93,14 @@ class MissingFieldsError(WorkflowError):
         self.fields = fields
 
 
+_TARGETS: dict[AlertStatus, list[AlertStatus]] = {}
+for _frm, _to in TRANSITIONS:
+    _TARGETS.setdefault(_frm, []).append(_to)
+
+
 def legal_targets(state: AlertStatus | str) -> list[AlertStatus]:
     """The states an alert in ``state`` may move to, in workflow order."""
-    state = AlertStatus(state)
-    return [to for (frm, to) in TRANSITIONS if frm == state]
+    return list(_TARGETS.get(AlertStatus(state), ()))
 
 
 class TransitionRequest(BaseModel):

@@ -1,8 +1,8 @@
 """Audit use cases: record an action, verify the chain, export FHIR R4 AuditEvent resources.
 
 The web layer (``web/audit.py``, one middleware) and the command line (``cli_audit.py``, one
-command-group hook) both record through :func:`record`. Who acts is a plain string (the
-``X-Epiradar-Actor`` header on the web, ``--actor`` on the command line) until accounts exist.
+command-group hook) both record through :func:`record`. Who acts: the authenticated caller on
+the web (``web/auth.py``), ``--actor`` on the command line.
 """
 
 from __future__ import annotations

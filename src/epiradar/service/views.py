@@ -610,3 +610,21 @@ def _to_dict(obj: Any) -> dict[str, Any]:
     if hasattr(obj, "_asdict"):
         return obj._asdict()
     return dict(obj)
+
+
+def facility_visits(
+    store: Store, facility_id: str, start: dt.date | None, end: dt.date | None, limit: int
+) -> list[LineListRow]:
+    """A facility's visits dated ``[start, end]`` (default: the last 7 days of data), newest
+    first, at most ``limit``; pseudonymised as in a line list."""
+    if end is None:
+        found = data_range(store)
+        if found is None:
+            return []
+        end = found[1]
+    start = start or end - dt.timedelta(days=6)
+    frame = store.visits_frame(start, end)
+    frame = frame[frame["facility_id"] == facility_id]
+    names = {r.id: r.name for r in store.regions()}
+    places = {p.id: p.name for p in store.places()}
+    return list(reversed(_line_list_rows(frame, names, places)))[:limit]

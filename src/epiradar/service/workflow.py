@@ -9,8 +9,10 @@ current local time) so that callers and tests decide both.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import statistics
 from collections.abc import Iterable, Sequence
+from types import SimpleNamespace
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -865,6 +867,37 @@ def _summarise(period: str, district: str, name: str, timers: list[AlertTimers])
     )
 
 
+def _timed_alerts(
+    store: Store, start: dt.date, end: dt.date
+) -> list[tuple[SimpleNamespace, SimpleNamespace]]:
+    """The alerts first alarming in ``[start, end]`` and their workflow times, as the light
+    objects ``alert_timers`` and ``_districts`` read (thousands of alerts without models)."""
+    from epiradar.store.pages import PagesRepository
+
+    out = []
+    regions: dict[str, list[str]] = {}
+    for r in PagesRepository(store.engine).timed_alert_rows(start, end):
+        text = r["region_ids"]
+        if text not in regions:
+            regions[text] = json.loads(text)
+        detected = _dt(r["created_at"])
+        alert = SimpleNamespace(
+            id=r["id"],
+            status=AlertStatus(r["status"]),
+            start_date=dt.date.fromisoformat(r["start_date"]),
+            first_alarm_date=dt.date.fromisoformat(r["first_alarm_date"]),
+            region_ids=regions[text],
+        )
+        flow = SimpleNamespace(
+            detected_at=detected,
+            notified_at=_dt(r["notified_at"]),
+            responded_at=_dt(r["responded_at"]),
+            state_since=_dt(r["state_since"]) or detected,
+        )
+        out.append((alert, flow))
+    return out
+
+
 def timeliness_report(
     store: Store,
     settings: WorkflowSettings | None = None,
@@ -884,16 +917,12 @@ def timeliness_report(
         raise WorkflowError(f"period: {period!r} is not week or month")
     settings = settings or WorkflowSettings()
     at = _now(now)
-    chosen = [a for a in store.alerts() if start <= a.first_alarm_date <= end]
-    ids = [a.id for a in chosen]
-    records = store.workflow.records(ids)
-    detected = store.workflow.detected_at(ids)
     regions = {r.id: r for r in store.regions()}
     groups: dict[tuple[str, str], list[AlertTimers]] = {}
     every: list[AlertTimers] = []
-    for alert in chosen:
-        flow = _workflow_of(alert, records.get(alert.id, {}), detected.get(alert.id))
-        timers = alert_timers(alert, flow, at, settings)
+    # plain rows, no Alert or AlertWorkflow models: alert_timers reads only these attributes
+    for alert, flow in _timed_alerts(store, start, end):
+        timers = alert_timers(alert, flow, at, settings)  # type: ignore[arg-type]
         every.append(timers)
         key = _period_key(alert.first_alarm_date, period)
         for district in _districts(alert, regions):

@@ -77,15 +77,24 @@ def list_alerts(
     status: AlertStatus | str | None = None,
     syndrome: Syndrome | str | None = None,
     limit: int | None = None,
+    first_alarm_from: dt.date | None = None,
+    first_alarm_to: dt.date | None = None,
 ) -> list[Alert]:
-    """Alerts, latest first alarm first (then most significant)."""
+    """Alerts, latest first alarm first (then most significant), optionally only those first
+    alarming in ``[first_alarm_from, first_alarm_to]``."""
     stmt = select(alerts).order_by(alerts.c.first_alarm_date.desc(), alerts.c.p_value, alerts.c.id)
+    if first_alarm_from is not None:
+        stmt = stmt.where(alerts.c.first_alarm_date >= iso_date(first_alarm_from))
+    if first_alarm_to is not None:
+        stmt = stmt.where(alerts.c.first_alarm_date <= iso_date(first_alarm_to))
     if status is not None:
         stmt = stmt.where(alerts.c.status == str(AlertStatus(status)))
     if syndrome is not None:
         stmt = stmt.where(alerts.c.syndrome == str(Syndrome(syndrome)))
     with engine.connect() as conn:
-        rows = conn.execute(stmt.limit(limit)).mappings().all()
+        result = conn.execute(stmt.limit(limit))
+        keys = list(result.keys())
+        rows = [dict(zip(keys, r, strict=True)) for r in result.all()]  # faster than mappings
     return [_alert_of(row) for row in rows]
 
 

@@ -485,3 +485,94 @@ tasks = Table(
 )
 Index("ix_tasks_investigation", tasks.c.investigation_id)
 Index("ix_tasks_status_due", tasks.c.status, tasks.c.due_date)
+
+# -- work pages (0008): contacts of an investigation, indexes of the paged lists -----------------
+investigation_contacts = Table(
+    "investigation_contacts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "investigation_id",
+        Integer,
+        ForeignKey("investigations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("label", String, nullable=False),  # who: a name or reference the team holds
+    Column("case_key", String, nullable=True),  # patient key of the case they met
+    Column("exposure_date", String, nullable=True),
+    Column("follow_up_until", String, nullable=True),
+    Column("follow_up_status", String, nullable=False),
+    Column("last_contacted", String, nullable=True),
+    Column("created_at", String, nullable=False),
+    Column("actor", String, nullable=False),
+)
+Index(
+    "ix_investigation_contacts_investigation",
+    investigation_contacts.c.investigation_id,
+    investigation_contacts.c.id,
+)
+Index("ix_alerts_status_first_alarm", alerts.c.status, alerts.c.first_alarm_date)
+Index("ix_alerts_first_alarm", alerts.c.first_alarm_date, alerts.c.id)
+Index("ix_tasks_assignee_status", tasks.c.assignee, tasks.c.status)
+
+# ---------------------------------------------------------------------------------------------
+# Accounts, sessions, API tokens and login attempts (store/auth.py). Passwords are kept as
+# argon2 hashes; session ids and API tokens only as SHA-256 (they are 256-bit random).
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String, nullable=False, unique=True),
+    Column("password_hash", String, nullable=False),
+    Column("role", String, nullable=False),
+    Column("districts", Text, nullable=True),  # JSON list of region ids; NULL = whole city
+    Column("facility_id", String, nullable=True),  # hospital reporters: their facility
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", String, nullable=False),
+    Column("updated_at", String, nullable=False),
+)
+
+auth_sessions = Table(
+    "auth_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column(
+        "user_id",
+        Integer,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("csrf_token", String, nullable=False),
+    Column("created_at", String, nullable=False),
+    Column("expires_at", String, nullable=False),
+    Column("remote_addr", String, nullable=True),
+)
+Index("ix_auth_sessions_user", auth_sessions.c.user_id)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String, nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("role", String, nullable=False),
+    Column("districts", Text, nullable=True),
+    Column("facility_id", String, nullable=True),
+    Column("created_by", String, nullable=False),
+    Column("created_at", String, nullable=False),
+    Column("last_used_at", String, nullable=True),
+    Column("revoked_at", String, nullable=True),
+)
+
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String, nullable=False),
+    Column("remote_addr", String, nullable=True),
+    Column("at", String, nullable=False),  # UTC, ISO 8601
+    Column("ok", Boolean, nullable=False),
+)
+Index("ix_login_attempts_user", login_attempts.c.username, login_attempts.c.at)
+Index("ix_login_attempts_addr", login_attempts.c.remote_addr, login_attempts.c.at)

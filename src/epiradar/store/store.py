@@ -31,6 +31,7 @@ from epiradar.store import messages as _messages
 from epiradar.store import migrate as _migrate
 from epiradar.store import visits as _visits
 from epiradar.store.audit import AuditLog
+from epiradar.store.auth import AuthStore
 from epiradar.store.engine import make_engine
 from epiradar.store.notify import NotifyStore
 from epiradar.store.workflow import WorkflowRepository
@@ -91,6 +92,11 @@ class Store:
     def audit(self) -> AuditLog:
         """The append-only, hash-chained audit log (``store.audit``)."""
         return AuditLog(self.engine)
+
+    @property
+    def auth(self) -> AuthStore:
+        """Accounts, sessions, API tokens and login attempts (``store.auth``)."""
+        return AuthStore(self.engine)
 
     # city
     def load_city(
@@ -260,8 +266,17 @@ class Store:
         status: AlertStatus | str | None = None,
         syndrome: Syndrome | str | None = None,
         limit: int | None = None,
+        first_alarm_from: dt.date | None = None,
+        first_alarm_to: dt.date | None = None,
     ) -> list[Alert]:
-        return _alerts.list_alerts(self.engine, status=status, syndrome=syndrome, limit=limit)
+        return _alerts.list_alerts(
+            self.engine,
+            status=status,
+            syndrome=syndrome,
+            limit=limit,
+            first_alarm_from=first_alarm_from,
+            first_alarm_to=first_alarm_to,
+        )
 
     def alert(self, alert_id: str) -> Alert | None:
         return _alerts.get_alert(self.engine, alert_id)

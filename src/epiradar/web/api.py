@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from epiradar import __version__
@@ -13,6 +13,7 @@ from epiradar.config import Settings
 from epiradar.model import Alert, AlertStatus, Severity, Signal, Syndrome, TraceResult
 from epiradar.service import views
 from epiradar.store import Store
+from epiradar.web.auth import scoped_alerts, scoped_facility, scoped_line_list
 from epiradar.web.deps import get_settings, get_store
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -137,13 +138,14 @@ def counts(
 
 @router.get("/alerts", response_model=list[Alert], summary="Alerts, newest first")
 def alerts(
+    request: Request,
     store: StoreDep,
     syndrome: Syndrome | None = None,
     status: AlertStatus | None = None,
     severity: Severity | None = None,
 ) -> list[Alert]:
     rows = views.alert_list(store, syndrome=syndrome, status=status, severity=severity)
-    return [r.alert for r in rows]
+    return scoped_alerts(request, [r.alert for r in rows])
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut, summary="One alert with its signals")
@@ -168,9 +170,9 @@ def alert(store: StoreDep, alert_id: str) -> AlertOut:
     response_model=AlertVisits,
     summary="The alert's line list (pseudonymised)",
 )
-def alert_visits(store: StoreDep, alert_id: str) -> AlertVisits:
+def alert_visits(request: Request, store: StoreDep, alert_id: str) -> AlertVisits:
     try:
-        rows = views.alert_visits(store, alert_id)
+        rows = scoped_line_list(request, views.alert_visits(store, alert_id))
     except views.UnknownAlertError as exc:
         raise _not_found(exc) from None
     return AlertVisits(alert_id=alert_id, n_visits=len(rows), visits=rows)
@@ -203,11 +205,30 @@ def alert_sources(store: StoreDep, settings: SettingsDep, alert_id: str) -> Trac
 
 
 @router.get(
+    "/facilities/{facility_id}/visits",
+    response_model=list[views.LineListRow],
+    summary="A facility's own visits, newest first (pseudonymised)",
+)
+def facility_visits(
+    request: Request,
+    store: StoreDep,
+    facility_id: str,
+    start: dt.date | None = None,
+    end: Annotated[dt.date | None, Query(description="default: the last day of data")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+) -> list[views.LineListRow]:
+    if facility_id not in {f.id for f in store.facilities()}:
+        raise HTTPException(404, f"no facility {facility_id!r}")
+    return scoped_line_list(request, views.facility_visits(store, facility_id, start, end, limit))
+
+
+@router.get(
     "/quarantine",
     response_model=list[views.QuarantineRow],
     summary="Recently rejected input records",
 )
 def quarantine(
+    request: Request,
     store: StoreDep,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -220,7 +241,12 @@ def quarantine(
     facility_id: str | None = None,
 ) -> list[views.QuarantineRow]:
     return views.quarantine(
-        store, limit, status=status, source=source, facility_id=facility_id, offset=offset
+        store,
+        limit,
+        status=status,
+        source=source,
+        facility_id=scoped_facility(request, facility_id),
+        offset=offset,
     )
 
 

@@ -8,7 +8,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -18,10 +18,13 @@ from epiradar import __version__
 from epiradar.config import Settings
 from epiradar.ingest.messages import LoopMessageWriter, MessageWriter
 from epiradar.store import Store
-from epiradar.web import api, feeds, ingest, pages
+from epiradar.web import api, feeds, ingest, pages, work_pages
+from epiradar.web import auth as auth_web
+from epiradar.web import language as language_pages
 from epiradar.web import notify as notify_api
 from epiradar.web import workflow as workflow_api
 from epiradar.web.audit import AuditMiddleware
+from epiradar.web.i18n import LocaleMiddleware, gettext
 from epiradar.web.templating import templates
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -61,11 +64,14 @@ def create_app(
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
+        dependencies=[Depends(auth_web.enforce)],  # every route: web/auth.py's policy table
     )
     app.state.settings = settings
     app.state.store = opened
     app.state.writer = writer
     app.add_middleware(AuditMiddleware)  # every write, every person-level read
+    auth_web.install(app)  # login pages, accounts API, security headers
+    app.add_middleware(LocaleMiddleware)  # the locale pages and figures are shown in
 
     plotly_js = plotly_js_path()
 
@@ -93,6 +99,8 @@ def create_app(
     app.include_router(notify_api.router)
     app.include_router(workflow_api.router)
     app.include_router(workflow_api.pages_router)
+    app.include_router(work_pages.router)
+    app.include_router(language_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.exception_handler(StarletteHTTPException)
@@ -133,7 +141,12 @@ def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
     return templates.TemplateResponse(
         request,
         "error.html",
-        {"page": "", "status": status, "title": titles.get(status, "Error"), "message": message},
+        {
+            "page": "",
+            "status": status,
+            "title": gettext(titles.get(status, "Error")),  # words in web/vocabulary.py
+            "message": message,
+        },
         status_code=status,
     )
 

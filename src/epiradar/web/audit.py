@@ -7,8 +7,10 @@ person-level data, before the response is sent (no entry, no response).
 - Reads of person-level data: the GET routes listed in :data:`PERSON_LEVEL_READS`. A new
   endpoint or page that shows visits, patient keys or raw input must be added there.
 
-Who: the ``X-Epiradar-Actor`` header (``anonymous`` without it; a facility submitting with
-its API token is ``facility:<id>``). From where: the client address of the connection.
+Who: the authenticated caller (web/auth.py): the user of the session, ``token:<name>`` for
+an API token (or the person it names in ``X-Epiradar-Actor``, with ``via`` in the detail),
+``facility:<id>`` for a facility token, ``anonymous`` otherwise. From where: the client
+address of the connection.
 """
 
 from __future__ import annotations
@@ -29,10 +31,22 @@ PERSON_LEVEL_READS: dict[str, tuple[str, str, str | None]] = {
     "/api/alerts/{alert_id}/visits": ("alert.line_list.read", "alert", "alert_id"),
     "/api/alerts/{alert_id}/trace": ("alert.trace.read", "alert", "alert_id"),
     "/api/alerts/{alert_id}/sources": ("alert.trace.read", "alert", "alert_id"),
+    "/api/facilities/{facility_id}/visits": ("facility.visits.read", "facility", "facility_id"),
     "/api/quarantine": ("quarantine.list.read", "quarantine", None),
     "/api/quarantine/{record_id}": ("quarantine.record.read", "quarantine", "record_id"),
     "/alerts/{alert_id}": ("alert.page.read", "alert", "alert_id"),  # line list and trace
     "/quarantine": ("quarantine.page.read", "quarantine", None),  # raw rejected input
+    # work pages: the workspace shows the line list and contacts, the graph the case ids
+    "/investigations/{investigation_id}": (
+        "investigation.page.read",
+        "investigation",
+        "investigation_id",
+    ),
+    "/investigations/{investigation_id}/graph": (
+        "investigation.graph.read",
+        "investigation",
+        "investigation_id",
+    ),
 }
 
 AGGREGATE_READS: frozenset[str] = frozenset(
@@ -51,6 +65,11 @@ AGGREGATE_READS: frozenset[str] = frozenset(
         "/partials/epicurve",
         "/alerts",
         "/feeds",
+        # work pages: alerts, tasks and 7-1-7 counts (no visits or patient keys)
+        "/queue",
+        "/investigations",
+        "/timeliness",
+        "/lang/{locale}",  # the language switcher (sets a cookie, redirects)
         # workflow: states, timers, investigations and tasks (no visits or patient keys)
         "/api/alerts/{alert_id}/workflow",
         "/api/alerts/{alert_id}/timeline",
@@ -68,6 +87,11 @@ AGGREGATE_READS: frozenset[str] = frozenset(
         "/api/notify/deliveries",
         "/api/notify/deliveries/{delivery_id}",
         "/api/notify/attempts",
+        # accounts: staff names and roles, never patient data
+        "/login",
+        "/api/me",
+        "/api/users",
+        "/api/tokens",
     }
 )
 """GET routes that show no person-level data, hence are not recorded (a test keeps every GET
@@ -76,6 +100,12 @@ route in this set or in :data:`PERSON_LEVEL_READS`)."""
 WRITES: dict[tuple[str, str], tuple[str, str, str | None]] = {
     ("POST", "/api/ingest/hl7"): ("ingest.hl7.create", "ingest", None),
     ("POST", "/api/fhir"): ("ingest.fhir.create", "ingest", None),
+    ("POST", "/login"): ("session.create", "session", None),
+    ("POST", "/logout"): ("session.delete", "session", None),
+    ("POST", "/api/users"): ("user.create", "user", None),
+    ("PATCH", "/api/users/{username}"): ("user.update", "user", "username"),
+    ("POST", "/api/tokens"): ("api_token.create", "api_token", None),
+    ("DELETE", "/api/tokens/{token_id}"): ("api_token.revoke", "api_token", "token_id"),
 }
 
 
@@ -109,13 +139,6 @@ def _singular(word: str) -> str:
     return word[:-1] if word.endswith("s") else word
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
-
-
 class AuditMiddleware:
     """Pure ASGI middleware (see the module docstring)."""
 
@@ -136,9 +159,10 @@ class AuditMiddleware:
                 return
             action, object_type, id_param = found
             params = scope.get("path_params", {})
-            actor = _header(scope, audit.ACTOR_HEADER.lower().encode())
-            facility = scope.get("state", {}).get("facility_id")
-            if not (actor and actor.strip()) and facility:
+            state = scope.get("state", {})
+            actor = state.get("actor")  # the authenticated caller (web/auth.py)
+            facility = state.get("facility_id")
+            if facility and not actor:
                 actor = f"facility:{facility}"
             detail: dict[str, Any] = {
                 "method": scope["method"],
@@ -149,6 +173,8 @@ class AuditMiddleware:
                 detail["query"] = scope["query_string"].decode("latin-1")
             if facility:
                 detail["facility_id"] = facility
+            if state.get("auth_via"):
+                detail["via"] = state["auth_via"]  # a machine token acting for ``actor``
             client = scope.get("client")
             store = scope["app"].state.store
             await anyio.to_thread.run_sync(

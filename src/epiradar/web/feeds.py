@@ -12,7 +12,8 @@ from markupsafe import Markup, escape
 from epiradar.config import Settings
 from epiradar.service import feeds
 from epiradar.store import Store
-from epiradar.web import figures
+from epiradar.web import figures, i18n
+from epiradar.web.auth import scoped_facility
 from epiradar.web.deps import get_settings, get_store
 from epiradar.web.templating import templates
 
@@ -44,8 +45,23 @@ STATUS_LABELS = {"ok": "sending", "silent": "silent", "never": "never sent"}
     tags=["api"],
     summary="Per-facility feed quality: volume, completeness, delay, silence",
 )
-def feed_quality(store: StoreDep, settings: SettingsDep, days: DaysQuery = 14) -> feeds.FeedQuality:
-    return feeds.feed_quality(store, days=days, settings=settings.feeds)
+def feed_quality(
+    request: Request, store: StoreDep, settings: SettingsDep, days: DaysQuery = 14
+) -> feeds.FeedQuality:
+    return _own(request, feeds.feed_quality(store, days=days, settings=settings.feeds))
+
+
+def _own(request: Request, quality: feeds.FeedQuality) -> feeds.FeedQuality:
+    """Only the caller's facility for a hospital reporter; every facility for others."""
+    own = scoped_facility(request, None)
+    if own is None:
+        return quality
+    return quality.model_copy(
+        update={
+            "facilities": [f for f in quality.facilities if f.facility_id == own],
+            "open_alerts": [a for a in quality.open_alerts if a.facility_id == own],
+        }
+    )
 
 
 @router.get(
@@ -55,11 +71,14 @@ def feed_quality(store: StoreDep, settings: SettingsDep, days: DaysQuery = 14) -
     summary="Feed alerts (silent facilities), open ones first",
 )
 def feed_alerts(
+    request: Request,
     store: StoreDep,
     open_only: Annotated[bool, Query(alias="open", description="only open alerts")] = False,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
 ) -> list[feeds.FeedAlert]:
-    return feeds.feed_alerts(store, open_only=open_only, limit=limit)
+    own = scoped_facility(request, None)
+    found = feeds.feed_alerts(store, open_only=open_only, limit=limit)
+    return [a for a in found if own is None or a.facility_id == own]
 
 
 def sparkline(values: Sequence[int], *, width: int = 112, height: int = 26) -> Markup:
@@ -74,20 +93,17 @@ def sparkline(values: Sequence[int], *, width: int = 112, height: int = 26) -> M
             f'<rect x="{i * step + 0.5:.1f}" y="{height - h:.1f}" '
             f'width="{max(step - 1, 1):.1f}" height="{h:.1f}"></rect>'
         )
-    label = escape(f"{sum(values):,} new visits, at most {top:,} a day")
+    label = escape(
+        i18n.gettext("%(total)s new visits, at most %(top)s a day")
+        % {"total": i18n.fmt_int(sum(values)), "top": i18n.fmt_int(top)}
+    )
     return Markup(
         f'<svg class="spark" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         f'role="img" aria-label="{label}"><title>{label}</title>{"".join(bars)}</svg>'
     )
 
 
-def fmt_hours(value: float | None) -> str:
-    """Hours as ``3.2 h``, or days above two days."""
-    if value is None:
-        return "–"
-    if abs(value) >= 48:
-        return f"{value / 24:.1f} d"
-    return f"{value:.1f} h"
+fmt_hours = i18n.fmt_hours
 
 
 def _label(facility: feeds.FacilityFeed) -> str:
@@ -100,7 +116,7 @@ def _label(facility: feeds.FacilityFeed) -> str:
 def feeds_page(
     request: Request, store: StoreDep, settings: SettingsDep, days: DaysQuery = 14
 ) -> HTMLResponse:
-    quality = feeds.feed_quality(store, days=days, settings=settings.feeds)
+    quality = _own(request, feeds.feed_quality(store, days=days, settings=settings.feeds))
     dates = [d.date for d in quality.facilities[0].days] if quality.facilities else []
     active = [f for f in quality.facilities if f.visits]
     figure = figures.feed_volume(dates, {_label(f): [d.visits for d in f.days] for f in active})

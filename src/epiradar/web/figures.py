@@ -14,7 +14,9 @@ from typing import Any
 from shapely.geometry import shape
 
 from epiradar.model import ChainAnalysis, RtAnalysis, SiteAnalysis
-from epiradar.service.views import CountSeries, MapRegion, SourceRow
+from epiradar.service.views import CountSeries, MapRegion, SourceRow, syndrome_label
+from epiradar.web.i18n import N_, fmt_date, fmt_num, plot_date_formats, tr
+from epiradar.web.i18n import gettext as _
 
 Figure = dict[str, Any]
 
@@ -24,7 +26,13 @@ LEVEL_COLOURS = {
     "medium": "#f0953a",
     "high": "#d63c3c",
 }
-LEVEL_LABELS = {"none": "No alert", "low": "Low", "medium": "Medium", "high": "High"}
+LEVEL_LABELS = {
+    "none": N_("No alert"),
+    "low": N_("Low"),
+    "medium": N_("Medium"),
+    "high": N_("High"),
+}
+"""Map legend labels (English; shown through ``tr``)."""
 MUTED_FILL = "#eef1f5"
 OUTLINE = "#ffffff"
 HIGHLIGHT_OUTLINE = "#1f2a44"
@@ -84,19 +92,27 @@ def _mean_lat(regions: Sequence[MapRegion]) -> float:
     return sum(lats) / len(lats) if lats else 0.0
 
 
+def _syndrome_label(value: str) -> str:
+    try:
+        return syndrome_label(value)
+    except ValueError:
+        return value
+
+
 def _hover(region: MapRegion, syndrome_focus: str | None) -> str:
     lines = [
         f"<b>{region.name}</b>",
-        f"Alert level: {LEVEL_LABELS[region.level]}",
-        f"Visits, last 7 days: {region.recent_visits:,}",
+        _("Alert level: %(level)s") % {"level": tr(LEVEL_LABELS[region.level])},
+        _("Visits, last 7 days: %(n)s") % {"n": fmt_num(region.recent_visits, 0)},
     ]
     if syndrome_focus:
-        lines.append(f"{syndrome_focus}: {region.recent_syndromic.get(syndrome_focus, 0):,}")
+        n = fmt_num(region.recent_syndromic.get(syndrome_focus, 0), 0)
+        lines.append(f"{tr(_syndrome_label(syndrome_focus))}: {n}")
     top = sorted(region.recent_syndromic.items(), key=lambda kv: -kv[1])[:3]
     if top and not syndrome_focus:
-        lines.append(", ".join(f"{k} {v:,}" for k, v in top))
+        lines.append(", ".join(f"{tr(_syndrome_label(k))} {fmt_num(v, 0)}" for k, v in top))
     if region.alert_ids:
-        lines.append(f"Open alerts: {', '.join(region.alert_ids)}")
+        lines.append(_("Open alerts: %(ids)s") % {"ids": ", ".join(region.alert_ids)})
     return "<br>".join(lines)
 
 
@@ -191,10 +207,10 @@ def region_map(
                     "line": {"color": "#ffffff", "width": 1.5},
                 },
                 "hovertemplate": (
-                    f"<b>#{c.rank} {c.name}</b><br>{source.kind_label}"
-                    f"<br>OR {c.odds_ratio:.1f}<extra></extra>"
+                    f"<b>#{c.rank} {c.name}</b><br>{tr(source.kind_label)}"
+                    f"<br>OR {fmt_num(c.odds_ratio, 1)}<extra></extra>"
                 ),
-                "name": "Most likely source",
+                "name": _("Most likely source"),
                 "showlegend": False,
             }
         )
@@ -255,23 +271,26 @@ def epicurve(
     """Daily counts as bars with a 7-day mean; ``window`` is shaded (the alert's days)."""
     dates = [p.date.isoformat() for p in series.points]
     counts = [p.count for p in series.points]
+    fmt = plot_date_formats()
     data: list[dict[str, Any]] = [
         {
             "type": "bar",
             "x": dates,
             "y": counts,
-            "name": "Daily visits",
+            "name": _("Daily visits"),
             "marker": {"color": BAR},
-            "hovertemplate": "%{x|%a %d %b %Y}: %{y:,} visits<extra></extra>",
+            "hovertemplate": f"%{{x|{fmt['day']}}}: "
+            + _("%(n)s visits") % {"n": "%{y:,}"}
+            + "<extra></extra>",
         },
         {
             "type": "scatter",
             "mode": "lines",
             "x": dates,
             "y": _moving_average(counts),
-            "name": "7-day mean",
+            "name": _("7-day mean"),
             "line": {"color": TREND, "width": 2},
-            "hovertemplate": "7-day mean %{y:.1f}<extra></extra>",
+            "hovertemplate": _("7-day mean %(n)s") % {"n": "%{y:.1f}"} + "<extra></extra>",
         },
     ]
     shapes: list[dict[str, Any]] = []
@@ -298,7 +317,7 @@ def epicurve(
                 "y": 1,
                 "xref": "x",
                 "yref": "paper",
-                "text": "alert",
+                "text": _("alert"),
                 "showarrow": False,
                 "xanchor": "left",
                 "yanchor": "bottom",
@@ -322,8 +341,12 @@ def epicurve(
         "height": height,
         "margin": {"l": 48, "r": 12, "t": 24, "b": 40},
         "bargap": 0.15,
-        "xaxis": {"type": "date", "showgrid": False, "tickformat": "%d %b"},
-        "yaxis": {"title": {"text": "visits / day"}, "rangemode": "tozero", "gridcolor": "#e7ebf0"},
+        "xaxis": {"type": "date", "showgrid": False, "tickformat": fmt["tick"]},
+        "yaxis": {
+            "title": {"text": _("visits / day")},
+            "rangemode": "tozero",
+            "gridcolor": "#e7ebf0",
+        },
         "legend": {"orientation": "h", "x": 0, "y": 1.02, "xanchor": "left", "yanchor": "bottom"},
         "plot_bgcolor": "#ffffff",
         "paper_bgcolor": "rgba(0,0,0,0)",
@@ -341,13 +364,19 @@ def feed_volume(
     """New visits per day of arrival, one stacked bar trace per facility (``series``: facility
     label -> one count per date)."""
     x = [d.isoformat() for d in dates]
+    fmt = plot_date_formats()
+    hover = (
+        f"%{{fullData.name}}<br>%{{x|{fmt['short']}}}: "
+        + _("%(n)s visits") % {"n": "%{y:,}"}
+        + "<extra></extra>"
+    )
     data: list[dict[str, Any]] = [
         {
             "type": "bar",
             "x": x,
             "y": list(counts),
             "name": label,
-            "hovertemplate": "%{fullData.name}<br>%{x|%a %d %b}: %{y:,} visits<extra></extra>",
+            "hovertemplate": hover,
         }
         for label, counts in series.items()
     ]
@@ -356,9 +385,9 @@ def feed_volume(
         "barmode": "stack",
         "margin": {"l": 48, "r": 12, "t": 12, "b": 40},
         "bargap": 0.15,
-        "xaxis": {"type": "date", "showgrid": False, "tickformat": "%d %b"},
+        "xaxis": {"type": "date", "showgrid": False, "tickformat": fmt["tick"]},
         "yaxis": {
-            "title": {"text": "new visits / day"},
+            "title": {"text": _("new visits / day")},
             "rangemode": "tozero",
             "gridcolor": "#e7ebf0",
         },
@@ -456,11 +485,24 @@ def site_map(regions: Sequence[MapRegion], sites: SiteAnalysis, *, height: int =
         span = high - low or 1.0
         rel = [(v - low) / span for v in scores]
         hover = [
-            f"<b>#{s.rank} {s.name}</b><br>{s.place_kind or 'place'}"
-            f"<br>score {s.score:.2f}"
-            + (f"<br>probability {s.probability:.1%}" if s.probability is not None else "")
-            + (f"<br>hit score {s.hit_score:.3f}" if s.hit_score is not None else "")
-            + (f"<br>profiling rank {s.profile_rank}" if s.profile_rank is not None else "")
+            f"<b>#{s.rank} {s.name}</b><br>{tr(s.place_kind or 'place')}"
+            + "<br>"
+            + _("score %(v)s") % {"v": fmt_num(s.score, 2)}
+            + (
+                "<br>" + _("probability %(v)s%%") % {"v": fmt_num(100 * s.probability, 1)}
+                if s.probability is not None
+                else ""
+            )
+            + (
+                "<br>" + _("hit score %(v)s") % {"v": fmt_num(s.hit_score, 3)}
+                if s.hit_score is not None
+                else ""
+            )
+            + (
+                "<br>" + _("profiling rank %(v)s") % {"v": s.profile_rank}
+                if s.profile_rank is not None
+                else ""
+            )
             for s in shown
         ]
         data.append(
@@ -476,11 +518,11 @@ def site_map(regions: Sequence[MapRegion], sites: SiteAnalysis, *, height: int =
                     "color": scores,
                     "colorscale": SITE_COLOURSCALE,
                     "showscale": True,
-                    "colorbar": {"title": {"text": "score"}, "thickness": 10, "len": 0.6},
+                    "colorbar": {"title": {"text": _("score")}, "thickness": 10, "len": 0.6},
                     "line": {"color": "#ffffff", "width": 1},
                     "opacity": 0.9,
                 },
-                "name": "Candidate sites",
+                "name": _("Candidate sites"),
                 "showlegend": False,
                 "meta": {"kind": "sites", "ids": [s.id for s in shown]},
             }
@@ -502,7 +544,7 @@ def site_map(regions: Sequence[MapRegion], sites: SiteAnalysis, *, height: int =
                     "line": {"color": "#ffffff", "width": 1.5},
                 },
                 "hoverinfo": "skip",
-                "name": "Best site",
+                "name": _("Best site"),
                 "showlegend": False,
                 "meta": {"kind": "best-site", "id": best.id},
             }
@@ -557,7 +599,8 @@ def transmission_graph(chains: ChainAnalysis, *, height: int = 460) -> Figure:
                     "y": ys,
                     "line": {"color": f"rgba(31, 42, 68, {opacity})", "width": width},
                     "hoverinfo": "skip",
-                    "name": f"infector p {lo:.2g}-{min(hi, 1):.2g}",
+                    "name": _("infector p %(lo)s-%(hi)s")
+                    % {"lo": f"{lo:.2g}", "hi": f"{min(hi, 1):.2g}"},
                     "showlegend": False,
                     "meta": {"kind": "links"},
                 }
@@ -574,12 +617,13 @@ def transmission_graph(chains: ChainAnalysis, *, height: int = 460) -> Figure:
                 ],
                 "y": [(row[c.infector_id] + row[c.case_id]) / 2 for c in linked],  # type: ignore[index]
                 "text": [
-                    f"{c.infector_id} → {c.case_id}<br>p = {c.probability:.0%}" for c in linked
+                    f"{c.infector_id} → {c.case_id}<br>p = {fmt_num(100 * c.probability, 0)}%"
+                    for c in linked
                 ],
                 "hovertemplate": "%{text}<extra></extra>",
                 "marker": {"size": 6, "color": "rgba(0,0,0,0)"},
                 "showlegend": False,
-                "name": "links",
+                "name": _("links"),
                 "meta": {"kind": "link-hover"},
             }
         )
@@ -602,7 +646,7 @@ def transmission_graph(chains: ChainAnalysis, *, height: int = 460) -> Figure:
                         "width": [2.5 if c.superspreader else 0.8 for c in members],
                     },
                 },
-                "name": f"generation {g}",
+                "name": _("generation %(g)s") % {"g": g},
                 "meta": {"kind": "cases", "generation": g},
             }
         )
@@ -611,8 +655,8 @@ def transmission_graph(chains: ChainAnalysis, *, height: int = 460) -> Figure:
         "margin": {"l": 12, "r": 12, "t": 28, "b": 40},
         "xaxis": {
             "type": "date",
-            "title": {"text": "onset"},
-            "tickformat": "%d %b",
+            "title": {"text": _("onset")},
+            "tickformat": plot_date_formats()["tick"],
             "gridcolor": "#eef1f5",
         },
         "yaxis": {"visible": False, "autorange": "reversed", "zeroline": False},
@@ -635,16 +679,18 @@ def _mid_date(a: dt.date, b: dt.date) -> str:
 def _case_hover(c: Any) -> str:
     lines = [
         f"<b>{c.case_id}</b>",
-        f"onset {c.onset:%d %b %Y}" + (" (estimated)" if c.onset_imputed else ""),
-        f"generation {c.generation}",
-        f"infected by {c.infector_id} (p = {c.probability:.0%})"
+        (_("onset %(date)s (estimated)") if c.onset_imputed else _("onset %(date)s"))
+        % {"date": fmt_date(c.onset)},
+        _("generation %(g)s") % {"g": c.generation},
+        _("infected by %(case)s (p = %(p)s%%)")
+        % {"case": c.infector_id, "p": fmt_num(100 * c.probability, 0)}
         if c.infector_id
-        else f"infected outside the data (p = {c.probability:.0%})",
+        else _("infected outside the data (p = %(p)s%%)") % {"p": fmt_num(100 * c.probability, 0)},
     ]
     if c.expected_offspring is not None:
-        lines.append(f"expected infectees {c.expected_offspring:.2f}")
+        lines.append(_("expected infectees %(n)s") % {"n": fmt_num(c.expected_offspring, 2)})
     if c.superspreader:
-        lines.append("possible superspreader")
+        lines.append(_("possible superspreader"))
     return "<br>".join(lines)
 
 
@@ -675,7 +721,7 @@ def rt_curve(
             "fillcolor": RT_BAND,
             "line": {"width": 0},
             "hoverinfo": "skip",
-            "name": "95% credible interval",
+            "name": _("Credible interval (95%)"),
             "meta": {"kind": "band"},
         },
         {
@@ -684,13 +730,19 @@ def rt_curve(
             "x": x,
             "y": [round(p.mean, 4) for p in rt.points],
             "text": [
-                f"{p.start:%d %b}-{p.date:%d %b}: Rt {p.mean:.2f} "
-                f"(95% CrI {p.q025:.2f}-{p.q975:.2f}), {p.cases} cases"
+                f"{fmt_date(p.start)} – {fmt_date(p.date)}: "
+                + _("Rt %(mean)s (95%% CrI %(low)s-%(high)s), %(cases)s cases")
+                % {
+                    "mean": fmt_num(p.mean, 2),
+                    "low": fmt_num(p.q025, 2),
+                    "high": fmt_num(p.q975, 2),
+                    "cases": p.cases,
+                }
                 for p in rt.points
             ],
             "hovertemplate": "%{text}<extra></extra>",
             "line": {"color": RT_LINE, "width": 2},
-            "name": "Rt (posterior mean)",
+            "name": _("Rt (posterior mean)"),
             "meta": {"kind": "rt"},
         },
     ]
@@ -724,7 +776,7 @@ def rt_curve(
     layout = {
         "height": height,
         "margin": {"l": 48, "r": 12, "t": 24, "b": 40},
-        "xaxis": {"type": "date", "showgrid": False, "tickformat": "%d %b"},
+        "xaxis": {"type": "date", "showgrid": False, "tickformat": plot_date_formats()["tick"]},
         "yaxis": {"title": {"text": "Rt"}, "rangemode": "tozero", "gridcolor": "#e7ebf0"},
         "legend": {"orientation": "h", "x": 0, "y": 1.02, "xanchor": "left", "yanchor": "bottom"},
         "plot_bgcolor": "#ffffff",

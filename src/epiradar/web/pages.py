@@ -11,9 +11,11 @@ from fastapi.responses import HTMLResponse
 
 from epiradar.config import Settings
 from epiradar.model import AlertStatus, Severity, Syndrome
+from epiradar.service import pages as work
 from epiradar.service import views
 from epiradar.store import Store
 from epiradar.web import figures
+from epiradar.web.auth import scoped_alerts, scoped_facility
 from epiradar.web.deps import get_settings, get_store
 from epiradar.web.templating import templates
 
@@ -49,6 +51,7 @@ def overview_page(
     request: Request, store: StoreDep, settings: SettingsDep, syndrome: str | None = None
 ) -> HTMLResponse:
     data = views.overview(store, settings, syndrome=_syndrome_param(syndrome))
+    data.open_alerts = scoped_alerts(request, data.open_alerts, lambda r: r.alert)
     focus = data.syndrome if data.syndrome != views.ALL_VISITS else None
     return _render(
         request,
@@ -105,24 +108,30 @@ def alerts_page(
     severity: str | None = None,
     sort: str = "first_alarm_date",
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> HTMLResponse:
     if sort not in views.ALERT_SORT_KEYS:
         raise HTTPException(status_code=422, detail=f"cannot sort alerts by {sort!r}")
     syndrome_f = _choice(Syndrome, "syndrome", syndrome)
     status_f = _choice(AlertStatus, "status", status)
     severity_f = _choice(Severity, "severity", severity)
-    rows = views.alert_list(
+    rows, paged = work.alert_page(  # sorted, filtered and paged in the database
         store,
-        syndrome=syndrome_f,
-        status=status_f,
-        severity=severity_f,
+        syndrome=syndrome_f.value if syndrome_f else None,
+        status=status_f.value if status_f else None,
+        severity=severity_f.value if severity_f else None,
         sort=sort,
         descending=order == "desc",
+        paging=work.Paging(page, limit),
+        visible=lambda keys: scoped_alerts(request, keys),
     )
     filters = _alert_filters(syndrome_f, status_f, severity_f)
     context = {
         "page": "alerts",
         "rows": rows,
+        "paged": paged,
+        "q": lambda **kw: "?" + urlencode({**request.query_params, **kw}),
         "filters": filters,
         "sort": sort,
         "order": order,
@@ -190,7 +199,7 @@ def quarantine_page(
         "quarantine.html",
         {
             "page": "quarantine",
-            "rows": views.quarantine(store, limit),
+            "rows": views.quarantine(store, limit, facility_id=scoped_facility(request, None)),
             "limit": limit,
         },
     )

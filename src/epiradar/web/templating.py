@@ -1,53 +1,21 @@
-"""The Jinja2 environment: template folder and the formatting filters the pages use."""
+"""The Jinja2 environment: template folder, the formatting filters the pages use (in the
+request's locale, see :mod:`epiradar.web.i18n`) and gettext (``_()``, ``{% trans %}``)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import math
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 from markupsafe import Markup
 
+from epiradar.web import i18n
+from epiradar.web.i18n import fmt_date, fmt_datetime, fmt_int, fmt_interval, fmt_num, fmt_p
+
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-
-
-def fmt_p(value: float | None) -> str:
-    """A p- or q-value: three decimals, scientific below 0.001."""
-    if value is None or math.isnan(value):
-        return "–"
-    if value < 0.001:
-        return f"{value:.1e}"
-    return f"{value:.3f}"
-
-
-def fmt_num(value: float | None, digits: int = 1) -> str:
-    if value is None or math.isnan(value):
-        return "–"
-    if math.isinf(value):
-        return "∞"
-    return f"{value:,.{digits}f}"
-
-
-def fmt_interval(days: float | None) -> str:
-    """A recurrence interval: days below a year, then years (SaTScan's convention)."""
-    if days is None or math.isnan(days):
-        return "–"
-    if days < 365:
-        return f"{days:,.0f} day{'' if round(days) == 1 else 's'}"
-    years = days / 365
-    if years < 10:
-        return f"{years:.1f} years"
-    if years < 1e6:
-        return f"{years:,.0f} years"
-    return "over a million years"
-
-
-def fmt_date(value: dt.date | None) -> str:
-    return value.strftime("%d %b %Y") if value else "–"
 
 
 def short_key(value: str | None, length: int = 10) -> str:
@@ -70,13 +38,46 @@ def path_for(context: dict[str, Any], name: str, /, **params: Any) -> str:
     return str(context["request"].app.url_path_for(name, **params))
 
 
+@pass_context
+def language_links(context: dict[str, Any]) -> list[dict[str, Any]]:
+    """The header's language switcher: one link per locale, back to the current page."""
+    request = context["request"]
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    current = i18n.current_locale()
+    return [
+        {
+            "code": code,
+            "label": label,
+            "lang": i18n.HTML_LANG[code],
+            "current": code == current,
+            "href": str(request.app.url_path_for("set_language", locale=code))
+            + "?"
+            + urlencode({"next": here}),
+        }
+        for code, label in i18n.LOCALES.items()
+    ]
+
+
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.add_extension("jinja2.ext.i18n")
+templates.env.install_gettext_callables(  # type: ignore[attr-defined]
+    i18n.gettext, i18n.ngettext, newstyle=True, pgettext=i18n.pgettext, npgettext=i18n.npgettext
+)
 templates.env.filters.update(
     fmt_p=fmt_p,
     fmt_num=fmt_num,
+    fmt_int=fmt_int,
     fmt_interval=fmt_interval,
     fmt_date=fmt_date,
+    fmt_datetime=fmt_datetime,
+    tr=i18n.tr,
+    syndrome_name=i18n.syndrome_name,
     short_key=short_key,
     figure_json=figure_json,
 )
-templates.env.globals["path_for"] = path_for
+templates.env.globals.update(
+    path_for=path_for,
+    html_lang=i18n.html_lang,
+    current_locale=i18n.current_locale,
+    language_links=language_links,
+)

@@ -1,6 +1,6 @@
 """The alert workflow's JSON API: transitions, timeline, snooze and mute, work queue,
 investigations with hypotheses and tasks, and the timeliness report. Thin wrappers over
-``epiradar.service.workflow``; who acts comes from the ``X-Epiradar-Actor`` header."""
+``epiradar.service.workflow``; who acts is the authenticated caller (web/auth.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, quote, urlencode
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from jinja2 import pass_context
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -34,6 +34,7 @@ from epiradar.model.workflow import (
 )
 from epiradar.service import workflow as wf
 from epiradar.store import Store
+from epiradar.web.auth import scoped_alerts, scoped_investigations, scoped_tasks
 from epiradar.web.deps import get_settings, get_store
 from epiradar.web.templating import templates
 
@@ -43,12 +44,9 @@ ACTOR_HEADER = "X-Epiradar-Actor"
 DEFAULT_ACTOR = "anonymous"
 
 
-def get_actor(
-    x_epiradar_actor: Annotated[
-        str | None, Header(description="who acts (until accounts exist)")
-    ] = None,
-) -> str:
-    return (x_epiradar_actor or "").strip() or DEFAULT_ACTOR
+def get_actor(request: Request) -> str:
+    """Who acts: the authenticated caller (web/auth.py sets it for every request)."""
+    return getattr(request.state, "actor", None) or DEFAULT_ACTOR
 
 
 def get_now(request: Request) -> dt.datetime:
@@ -264,14 +262,21 @@ def lift_mute(store: StoreDep, actor: ActorDep, now: NowDep, mute_id: int) -> Re
     summary="The work queue: open alerts (overdue first) and open tasks",
 )
 def work_queue(
+    request: Request,
     store: StoreDep,
     settings: SettingsDep,
     now: NowDep,
     include_hidden: Annotated[bool, Query(description="also snoozed and muted alerts")] = False,
     assignee: Annotated[str | None, Query(description="only this person's tasks")] = None,
 ) -> wf.WorkQueue:
-    return wf.work_queue(
+    queue = wf.work_queue(
         store, settings.workflow, now=now, include_hidden=include_hidden, assignee=assignee
+    )
+    return queue.model_copy(
+        update={
+            "alerts": scoped_alerts(request, queue.alerts, lambda q: q.alert),
+            "tasks": scoped_tasks(request, store, queue.tasks),
+        }
     )
 
 
@@ -320,12 +325,14 @@ def create_investigation(
 
 @router.get("/investigations", response_model=list[Investigation], summary="Investigations")
 def list_investigations(
+    request: Request,
     store: StoreDep,
     status: Literal["open", "closed"] | None = None,
     alert_id: str | None = None,
 ) -> list[Investigation]:
     with _errors():
-        return wf.investigations(store, status=status, alert_id=alert_id)
+        found = wf.investigations(store, status=status, alert_id=alert_id)
+    return scoped_investigations(request, store, found)
 
 
 @router.get(
@@ -459,12 +466,13 @@ def add_task(
 
 @router.get("/tasks", response_model=list[Task], summary="Tasks, earliest due first")
 def list_tasks(
+    request: Request,
     store: StoreDep,
     now: NowDep,
     status: Literal["open", "done"] | None = None,
     assignee: str | None = None,
 ) -> list[Task]:
-    return wf.tasks(store, status=status, assignee=assignee, now=now)
+    return scoped_tasks(request, store, wf.tasks(store, status=status, assignee=assignee, now=now))
 
 
 @router.get("/tasks/{task_id}", response_model=Task, summary="One task")
