@@ -298,6 +298,9 @@ def test_district_scope_filters_alerts_line_lists_and_investigations(world: Worl
     assert r11.get("/api/tasks").json() == [] and len(r05.get("/api/tasks").json()) == 1
     queue = r11.get("/api/queue").json()
     assert {q["alert"]["id"] for q in queue["alerts"]} <= {CLOSED_ALERT, CITY_ALERT}
+    # ... and the work-queue page lists the same alerts as the API
+    assert OUTBREAK_ALERT not in r11.get("/queue?everyone=true&hidden=true").text
+    assert OUTBREAK_ALERT in r05.get("/queue?everyone=true&hidden=true").text
     assert r11.get(f"/api/tasks/{world.ids['task_id']}").status_code == 403
     assert r11.get("/api/quarantine").status_code == 403  # raw input has no district
 

@@ -205,6 +205,47 @@ def test_work_queue_puts_overdue_first_then_rank(pstore: Store, client: TestClie
     assert [r.alert.id for r in page.alerts] == ["LOW"] and page.alert_page.total == 3
 
 
+def test_api_queue_is_paged_in_the_page_order(pstore: Store, client: TestClient) -> None:
+    store_alerts(
+        pstore,
+        [
+            make_alert(f"Q{i}", regions=[["R1"], ["R2"], ["R3"]][i % 3], p_value=10.0 ** -(i % 7))
+            for i in range(12)
+        ],
+    )
+    later = T0 + dt.timedelta(days=3)  # Q5, verifying since T0, is overdue; the rest are not
+    for i in range(12):
+        at = T0 if i == 5 else later
+        wf.transition(pstore, f"Q{i}", TransitionRequest(to="verifying"), actor="ann", now=at)
+    client.app.state.clock = lambda: later
+    page_order = re.findall(r'data-alert="(Q\d+)"', client.get("/queue?limit=500").text)
+    assert len(page_order) == 12 and page_order[0] == "Q5"
+    api_order, totals = [], set()
+    for n in (1, 2, 3):
+        body = client.get("/api/queue", params={"page": n, "limit": 5}).json()
+        assert len(body["alerts"]) == (5 if n < 3 else 2)
+        api_order += [row["alert"]["id"] for row in body["alerts"]]
+        totals.add((body["alert_page"]["total"], body["overdue"]))
+    assert api_order == page_order and totals == {(12, 1)}
+    assert client.get("/api/queue", params={"page": 4, "limit": 5}).json()["alerts"] == []
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("page=0", "page"),
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("task_page=x", "task_page"),
+    ],
+)
+def test_api_queue_bad_paging_is_a_clear_422(client: TestClient, query: str, field: str) -> None:
+    r = client.get(f"/api/queue?{query}")
+    assert r.status_code == 422
+    [error] = r.json()["detail"]
+    assert error["loc"] == ["query", field] and error["msg"]
+
+
 def test_queue_hides_snoozed_and_muted_alerts(pstore: Store, client: TestClient) -> None:
     store_alerts(pstore, [make_alert("A1"), make_alert("A2", regions=["R2"])])
     wf.snooze(pstore, "A1", NOW + dt.timedelta(days=2), actor="ann", now=T0)

@@ -1,6 +1,7 @@
 """Page speed of the closed loop's pages with 100,000 cases and 10,000 alerts.
 
     python benchmarks/workflow/page_speed.py [--visits 100000] [--alerts 10000] [--requests 30]
+        [--only /api/queue]
 
 Builds a database: a simulated city with ``--visits`` visits over one year (simulated, written
 as CSV and ingested through the product), ``--alerts`` alerts spread over the year (stored with
@@ -203,6 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--visits", type=int, default=100_000)
     parser.add_argument("--alerts", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--only", help="time only the pages whose path contains this")
     args = parser.parse_args(argv)
 
     from fastapi.testclient import TestClient
@@ -247,8 +249,11 @@ def main(argv: list[str] | None = None) -> None:
             ("timeliness, 6 months", "/timeliness"),
             ("timeliness, year by week", "/timeliness?start=2025-04-01&end=2026-03-31&period=week"),
             ("alert page (line list, trace)", f"/alerts/{open_alert.id}"),
-            ("API: work queue (JSON, all)", "/api/queue"),
+            ("API: work queue (JSON, 50 a page)", "/api/queue"),
+            ("API: work queue, page 20", "/api/queue?page=20"),
         ]
+        if args.only:
+            pages = [(n, p) for n, p in pages if args.only in p]
         table = Table(
             title=f"server time per page, {args.requests} requests each (goal {GOAL_MS:.0f} ms)"
         )

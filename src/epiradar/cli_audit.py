@@ -68,6 +68,7 @@ COMMANDS: dict[tuple[str, ...], Audited] = {
     ("investigation", "done"): Audited("task.update", "task", "task_id"),
     ("notify", "send-pending"): Audited("notification.send", "notification"),
     ("notify", "digest"): Audited("notification.digest", "notification", "date"),
+    ("notify", "escalate"): Audited("notification.escalate", "notification"),
     ("notify", "subscribers", "add"): Audited("subscriber.create", "subscriber", "name"),
     ("notify", "subscribers", "subscribe"): Audited("subscription.create", "subscriber", "name"),
     ("notify", "subscribers", "remove"): Audited("subscriber.delete", "subscriber", "name"),

@@ -36,6 +36,13 @@ SyndromeOption = Annotated[
 SeverityOption = Annotated[
     str, typer.Option("--min-severity", help="Lowest severity notified: low, medium or high.")
 ]
+EscalationsOption = Annotated[
+    bool,
+    typer.Option(
+        "--escalations/--no-escalations",
+        help="Also escalate the overdue alerts and tasks the subscription covers.",
+    ),
+]
 
 
 @subscribers_app.command("add")
@@ -51,6 +58,7 @@ def add(
     region: RegionOption = None,
     syndrome: SyndromeOption = None,
     min_severity: SeverityOption = "low",
+    escalations: EscalationsOption = False,
     db: DbOption = None,
 ) -> None:
     """Add a subscriber with one subscription (no --region / --syndrome: every alert)."""
@@ -69,6 +77,7 @@ def add(
                 region_ids=region or [],
                 syndromes=syndrome or [],
                 min_severity=min_severity,
+                escalations=escalations,
             )
         except NotifyError:
             remove_subscriber(store, subscriber.id)
@@ -89,6 +98,7 @@ def subscribe_command(
     region: RegionOption = None,
     syndrome: SyndromeOption = None,
     min_severity: SeverityOption = "low",
+    escalations: EscalationsOption = False,
     db: DbOption = None,
 ) -> None:
     """Add another subscription to a subscriber."""
@@ -103,6 +113,7 @@ def subscribe_command(
             region_ids=region or [],
             syndromes=syndrome or [],
             min_severity=min_severity,
+            escalations=escalations,
         )
     except (NotifyError, UnknownSubscriberError) as exc:
         raise _fail(str(exc).strip('"')) from None
@@ -112,7 +123,8 @@ def subscribe_command(
 def _describe(s) -> str:
     regions = ", ".join(s.region_ids) or "every region"
     syndromes = ", ".join(s.syndromes) or "every syndrome"
-    return f"{syndromes} in {regions}, severity {s.min_severity} or above"
+    escalated = ", with escalations" if getattr(s, "escalations", False) else ""
+    return f"{syndromes} in {regions}, severity {s.min_severity} or above{escalated}"
 
 
 @subscribers_app.command("list")
@@ -226,6 +238,25 @@ def digest_command(
     except NotifySettingsError as exc:
         raise _fail(str(exc)) from None
     _report(report, as_json, f"digest {day}")
+
+
+@notify_app.command("escalate")
+def escalate_command(
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Escalate overdue alerts and tasks to subscribers who asked for escalations, once per
+    item and stage (run it from cron). Exits 1 when a delivery failed after all its tries."""
+    from epiradar.cli import _fail, _settings, _store
+    from epiradar.service.escalation import escalate
+    from epiradar.service.notify import NotifySettingsError
+
+    settings = _settings(db)
+    try:
+        report = escalate(_store(settings), settings)
+    except NotifySettingsError as exc:
+        raise _fail(str(exc)) from None
+    _report(report, as_json, "escalations")
 
 
 @notify_app.command("log")

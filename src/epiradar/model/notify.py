@@ -53,6 +53,7 @@ class Subscription(BaseModel):
     region_ids: list[str] = Field(default_factory=list, description="empty: every region")
     syndromes: list[Syndrome] = Field(default_factory=list, description="empty: every syndrome")
     min_severity: Severity = Severity.LOW
+    escalations: bool = Field(False, description="also overdue alerts and tasks it covers")
     created_at: str
 
     def matches(self, alert: Alert, area: dict[str, set[str]] | None = None) -> bool:

@@ -24,6 +24,7 @@ import httpx
 from epiradar import __version__
 from epiradar.config import Settings
 from epiradar.config_notify import NotifySettings, NotifySettingsError, check_http_url
+from epiradar.config_workflow import WorkflowSettings
 from epiradar.model import Alert, AlertStatus, Region, Severity, Syndrome
 from epiradar.model.notify import (
     Channel,
@@ -162,9 +163,11 @@ def subscribe(
     region_ids: Sequence[str] = (),
     syndromes: Sequence[str] = (),
     min_severity: str = Severity.LOW,
+    escalations: bool = False,
 ) -> Subscription:
     """Add a subscription: alerts in ``region_ids`` (districts include their regions; empty:
-    all) of ``syndromes`` (empty: all) at ``min_severity`` or above."""
+    all) of ``syndromes`` (empty: all) at ``min_severity`` or above; with ``escalations``
+    also the overdue alerts and tasks it covers."""
     subscriber = get_subscriber(store, ref)
     known = {r.id for r in store.regions()}
     regions = [r.strip() for r in region_ids if r and r.strip()]
@@ -185,7 +188,7 @@ def subscribe(
             f"min_severity: {min_severity!r} is not one of low, medium, high"
         ) from None
     return store.notify.add_subscription(
-        subscriber.id, sorted(set(regions)), sorted(set(names)), severity
+        subscriber.id, sorted(set(regions)), sorted(set(names)), severity, escalations
     )
 
 
@@ -487,9 +490,7 @@ def _send_email(
     message["Message-ID"] = make_msgid(f"delivery{delivery.id}", domain=domain)
     if delivery.alert_id:
         message["X-Epiradar-Alert"] = delivery.alert_id
-    message.set_content(
-        alert_text(payload) if payload.get("event") == "alert" else digest_text(payload)
-    )
+    message.set_content(_message_text(payload))
     try:
         context = ssl.create_default_context(cafile=smtp.ca_file)
         if smtp.security == "ssl":
@@ -523,6 +524,17 @@ def _send_email(
     return _Outcome(True, code, None, False)
 
 
+def _message_text(payload: dict[str, Any]) -> str:
+    event = payload.get("event")
+    if event == "alert":
+        return alert_text(payload)
+    if event == "escalation":
+        from epiradar.service.escalation import escalation_text
+
+        return escalation_text(payload)
+    return digest_text(payload)
+
+
 def _text(value: bytes | str) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
@@ -554,9 +566,14 @@ def alert_text(payload: dict[str, Any]) -> str:
 
 
 def digest_payload(
-    date: dt.date, alerts: Sequence[Alert], region_names: dict[str, str], base_url: str | None
+    date: dt.date,
+    alerts: Sequence[Alert],
+    region_names: dict[str, str],
+    base_url: str | None,
+    escalations: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The day's alerts: ``new`` (first alarm that day) and ``ongoing`` (still alarming)."""
+    """The day's alerts: ``new`` (first alarm that day) and ``ongoing`` (still alarming); and
+    ``escalations``, the payloads of the items overdue at the end of the day."""
 
     def entry(alert: Alert) -> dict[str, Any]:
         return alert_payload(alert, region_names, base_url)
@@ -567,12 +584,15 @@ def digest_payload(
         "date": date.isoformat(),
         "new": [entry(a) for a in ordered if a.first_alarm_date == date],
         "ongoing": [entry(a) for a in ordered if a.first_alarm_date != date],
+        "escalations": list(escalations),
     }
 
 
 def digest_subject(payload: dict[str, Any]) -> str:
     n_new, n_old = len(payload["new"]), len(payload["ongoing"])
-    return f"[epiradar] Daily digest {payload['date']}: {n_new} new, {n_old} ongoing alerts"
+    subject = f"[epiradar] Daily digest {payload['date']}: {n_new} new, {n_old} ongoing alerts"
+    n_late = len(payload.get("escalations", []))
+    return subject + (f", {n_late} overdue" if n_late else "")
 
 
 def digest_text(payload: dict[str, Any]) -> str:
@@ -586,6 +606,15 @@ def digest_text(payload: dict[str, Any]) -> str:
             lines += [f"  {line}" for line in _alert_lines(a, item["region_names"])]
             if item.get("url"):
                 lines.append(f"  Open:       {item['url']}")
+        lines.append("")
+    late = payload.get("escalations", [])
+    if late:
+        from epiradar.service.escalation import escalation_lines
+
+        lines.append(f"Overdue at the end of the day: {len(late)}")
+        for item in late:
+            first, *rest = escalation_lines(item)
+            lines += ["", f"* {first}"] + [f"  {line}" for line in rest]
         lines.append("")
     if not payload["new"] and not payload["ongoing"]:
         lines.append("No alert under your subscriptions was active that day.")
@@ -603,6 +632,8 @@ def send_digest(
     """Queue and send ``date``'s digest e-mail to every active subscriber with an e-mail address
     and the digest on: the day's alerts under their subscriptions. Once per subscriber and day;
     a subscriber without such alerts gets none unless ``digest_when_empty``."""
+    from epiradar.service.escalation import covers, overdue_items
+
     cfg = _notify_settings(settings)
     alerts = active_alerts(store, date)
     regions = store.regions()
@@ -611,15 +642,23 @@ def send_digest(
     by_subscriber: dict[int, list[Subscription]] = {}
     for s in store.notify.subscriptions():
         by_subscriber.setdefault(s.subscriber_id, []).append(s)
+    late: list[Any] | None = None
     rows = []
     for sub in store.notify.subscribers(active_only=True):
         if not (sub.email and sub.digest):
             continue
         subs = by_subscriber.get(sub.id, [])
         mine = [a for a in alerts if any(s.matches(a, areas) for s in subs)]
-        if not mine and not cfg.digest_when_empty:
+        escalated = []
+        if any(s.escalations for s in subs):
+            if late is None:  # overdue at the end of the day, computed once
+                flow = settings.workflow if isinstance(settings, Settings) else WorkflowSettings()
+                end = dt.datetime.combine(date + dt.timedelta(days=1), dt.time())
+                late = overdue_items(store, flow, end, base_url=cfg.base_url)
+            escalated = [i.payload for i in late if covers(subs, i, areas)]
+        if not mine and not escalated and not cfg.digest_when_empty:
             continue
-        payload = digest_payload(date, mine, names, cfg.base_url)
+        payload = digest_payload(date, mine, names, cfg.base_url, escalated)
         rows.append(
             {
                 "key": f"digest:{date.isoformat()}",

@@ -216,17 +216,27 @@ def work_queue(
     tasks: Paging = Paging(),
     include_hidden: bool = False,
     mine_only: bool = True,
+    visible: Callable[[list[AlertKey]], list[AlertKey]] | None = None,
 ) -> QueuePage:
     """Open alerts needing action (not snoozed or muted unless ``include_hidden``): overdue
     first, then by rank (``service.ranking``), one page; the open tasks of ``actor`` (everyone's
-    with ``mine_only=False``), earliest due first, one page."""
+    with ``mine_only=False``), earliest due first, one page. ``visible`` keeps the alerts the
+    caller may see, before the page is cut (the work-queue page and ``/api/queue`` both)."""
     repo = PagesRepository(store.engine)
     rows = repo.alert_rows(str(s) for s in OPEN_STATES)
     active = wf.mutes(store, active_at=now)
     light: list[_Light] = []
     hidden_of: dict[str, Literal["snoozed", "muted"]] = {}
     parsed: dict[str, list[str]] = {}
+    kept: set[str] | None = None
+    if visible is not None:
+        for r in rows:
+            if r["region_ids"] not in parsed:
+                parsed[r["region_ids"]] = json.loads(r["region_ids"])
+        kept = {k.id for k in visible([AlertKey(r["id"], parsed[r["region_ids"]]) for r in rows])}
     for r in rows:
+        if kept is not None and r["id"] not in kept:
+            continue
         text = r["region_ids"]
         regions = parsed.get(text)
         if regions is None:

@@ -126,12 +126,14 @@ class NotifyStore:
         region_ids: Sequence[str],
         syndromes: Sequence[str],
         min_severity: str,
+        escalations: bool = False,
     ) -> Subscription:
         row = {
             "subscriber_id": subscriber_id,
             "region_ids": json.dumps(list(region_ids)),
             "syndromes": json.dumps([str(s) for s in syndromes]),
             "min_severity": str(min_severity),
+            "escalations": bool(escalations),
             "created_at": now_iso(),
         }
         with self.engine.begin() as conn:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -288,6 +289,8 @@ notify_subscriptions = Table(
     Column("syndromes", Text, nullable=False),  # JSON list; [] = every syndrome
     Column("min_severity", String, nullable=False),  # low, medium, high
     Column("created_at", String, nullable=False),
+    # also overdue alerts and tasks (docs/notifications.md, "Escalations"; migration 0009)
+    Column("escalations", Boolean, nullable=False, default=False, server_default=false()),
 )
 Index("ix_notify_subscriptions_subscriber", notify_subscriptions.c.subscriber_id)
 

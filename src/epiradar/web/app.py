@@ -18,7 +18,7 @@ from epiradar import __version__
 from epiradar.config import Settings
 from epiradar.ingest.messages import LoopMessageWriter, MessageWriter
 from epiradar.store import Store
-from epiradar.web import api, feeds, ingest, pages, work_pages
+from epiradar.web import admin, api, feeds, ingest, pages, work_pages
 from epiradar.web import auth as auth_web
 from epiradar.web import language as language_pages
 from epiradar.web import notify as notify_api
@@ -100,6 +100,7 @@ def create_app(
     app.include_router(workflow_api.router)
     app.include_router(workflow_api.pages_router)
     app.include_router(work_pages.router)
+    app.include_router(admin.router)
     app.include_router(language_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -92,6 +92,11 @@ AGGREGATE_READS: frozenset[str] = frozenset(
         "/api/me",
         "/api/users",
         "/api/tokens",
+        # administration pages: accounts, tokens (never the secret), facilities, settings
+        "/admin/users",
+        "/admin/tokens",
+        "/admin/facilities",
+        "/admin/settings",
     }
 )
 """GET routes that show no person-level data, hence are not recorded (a test keeps every GET
@@ -106,6 +111,22 @@ WRITES: dict[tuple[str, str], tuple[str, str, str | None]] = {
     ("PATCH", "/api/users/{username}"): ("user.update", "user", "username"),
     ("POST", "/api/tokens"): ("api_token.create", "api_token", None),
     ("DELETE", "/api/tokens/{token_id}"): ("api_token.revoke", "api_token", "token_id"),
+    ("POST", "/admin/users"): ("user.create", "user", None),
+    ("POST", "/admin/users/{username}/role"): ("user.update", "user", "username"),
+    ("POST", "/admin/users/{username}/active"): ("user.update", "user", "username"),
+    ("POST", "/admin/users/{username}/password"): ("user.password_reset", "user", "username"),
+    ("POST", "/admin/tokens"): ("api_token.create", "api_token", None),
+    ("POST", "/admin/tokens/{token_id}/revoke"): ("api_token.revoke", "api_token", "token_id"),
+    ("POST", "/admin/facilities/{facility_id}/tokens"): (
+        "facility_token.create",
+        "facility",
+        "facility_id",
+    ),
+    ("POST", "/admin/facilities/{facility_id}/tokens/{token_id}/revoke"): (
+        "facility_token.revoke",
+        "facility_token",
+        "token_id",
+    ),
 }
 
 

@@ -154,6 +154,19 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/tokens"): USERS_ADMIN,
     ("POST", "/api/tokens"): USERS_ADMIN,
     ("DELETE", "/api/tokens/{token_id}"): USERS_ADMIN,
+    # administration pages (web/admin.py): administrators only
+    ("GET", "/admin/users"): USERS_ADMIN,
+    ("POST", "/admin/users"): USERS_ADMIN,
+    ("POST", "/admin/users/{username}/role"): USERS_ADMIN,
+    ("POST", "/admin/users/{username}/active"): USERS_ADMIN,
+    ("POST", "/admin/users/{username}/password"): USERS_ADMIN,
+    ("GET", "/admin/tokens"): USERS_ADMIN,
+    ("POST", "/admin/tokens"): USERS_ADMIN,
+    ("POST", "/admin/tokens/{token_id}/revoke"): USERS_ADMIN,
+    ("GET", "/admin/facilities"): USERS_ADMIN,
+    ("POST", "/admin/facilities/{facility_id}/tokens"): USERS_ADMIN,
+    ("POST", "/admin/facilities/{facility_id}/tokens/{token_id}/revoke"): USERS_ADMIN,
+    ("GET", "/admin/settings"): USERS_ADMIN,
 }
 """Route (method, path template) -> :class:`Rule`. Every route of the app is listed."""
 

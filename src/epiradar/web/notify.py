@@ -29,6 +29,7 @@ class SubscriptionIn(BaseModel):
     region_ids: list[str] = Field([], description="regions or districts; empty: every region")
     syndromes: list[Syndrome] = Field([], description="empty: every syndrome")
     min_severity: Severity = Severity.LOW
+    escalations: bool = Field(False, description="also overdue alerts and tasks it covers")
 
 
 class SubscriberIn(BaseModel):
@@ -112,6 +113,7 @@ def create_subscriber(body: SubscriberIn, store: StoreDep) -> SubscriberCreated:
                         region_ids=s.region_ids,
                         syndromes=s.syndromes,
                         min_severity=s.min_severity,
+                        escalations=s.escalations,
                     )
                 )
             except notify.NotifyError as exc:
@@ -155,6 +157,7 @@ def add_subscription(ref: str, body: SubscriptionIn, store: StoreDep) -> Subscri
             region_ids=body.region_ids,
             syndromes=body.syndromes,
             min_severity=body.min_severity,
+            escalations=body.escalations,
         )
     except notify.NotifyError as exc:
         raise _unprocessable(exc) from None

@@ -18,6 +18,7 @@ from epiradar.service import workflow as wf
 from epiradar.service.tracing import trace_alert
 from epiradar.store import Store
 from epiradar.web import figures, i18n
+from epiradar.web.auth import scoped_alerts
 from epiradar.web.deps import get_settings, get_store
 from epiradar.web.templating import templates
 from epiradar.web.workflow import DEFAULT_ACTOR, _errors, get_now
@@ -100,6 +101,7 @@ def queue_page(
         tasks=svc.Paging(task_page, task_limit),
         include_hidden=hidden,
         mine_only=not everyone,
+        visible=lambda keys: scoped_alerts(request, keys),  # a district sees its own alerts
     )
     return _render(
         request,

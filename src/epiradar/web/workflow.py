@@ -32,6 +32,7 @@ from epiradar.model.workflow import (
     TransitionRequest,
     WorkflowError,
 )
+from epiradar.service import pages
 from epiradar.service import workflow as wf
 from epiradar.store import Store
 from epiradar.web.auth import scoped_alerts, scoped_investigations, scoped_tasks
@@ -256,10 +257,15 @@ def lift_mute(store: StoreDep, actor: ActorDep, now: NowDep, mute_id: int) -> Re
     return Response(status_code=204)
 
 
+_PageNo = Annotated[int, Query(ge=1, le=1_000_000, description="1-based page")]
+_Limit = Annotated[int, Query(ge=1, le=pages.MAX_LIMIT, description="rows per page")]
+
+
 @router.get(
     "/queue",
-    response_model=wf.WorkQueue,
-    summary="The work queue: open alerts (overdue first) and open tasks",
+    response_model=pages.QueuePage,
+    summary="The work queue, one page: open alerts (overdue first, then by rank, as the "
+    "work-queue page) and open tasks (earliest due first), with their totals",
 )
 def work_queue(
     request: Request,
@@ -268,16 +274,24 @@ def work_queue(
     now: NowDep,
     include_hidden: Annotated[bool, Query(description="also snoozed and muted alerts")] = False,
     assignee: Annotated[str | None, Query(description="only this person's tasks")] = None,
-) -> wf.WorkQueue:
-    queue = wf.work_queue(
-        store, settings.workflow, now=now, include_hidden=include_hidden, assignee=assignee
+    page: _PageNo = 1,
+    limit: _Limit = 50,
+    task_page: _PageNo = 1,
+    task_limit: _Limit = 50,
+) -> pages.QueuePage:
+    queue = pages.work_queue(
+        store,
+        settings.workflow,
+        actor=assignee or "",
+        now=now,
+        alerts=pages.Paging(page, limit),
+        tasks=pages.Paging(task_page, task_limit),
+        include_hidden=include_hidden,
+        mine_only=assignee is not None,
+        visible=lambda keys: scoped_alerts(request, keys),
     )
-    return queue.model_copy(
-        update={
-            "alerts": scoped_alerts(request, queue.alerts, lambda q: q.alert),
-            "tasks": scoped_tasks(request, store, queue.tasks),
-        }
-    )
+    shown = {id(t) for t in scoped_tasks(request, store, [q.task for q in queue.tasks])}
+    return queue.model_copy(update={"tasks": [q for q in queue.tasks if id(q.task) in shown]})
 
 
 @router.get(
