@@ -28,7 +28,7 @@ from epiradar.service import auth as service
 from epiradar.service.auth import ANONYMOUS, DEMO_ADMIN, Principal
 from epiradar.store import Store
 from epiradar.store.auth import hypothesis_investigation
-from epiradar.web.deps import get_store
+from epiradar.web.deps import get_store, local_path
 from epiradar.web.templating import templates
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -474,13 +474,6 @@ templates.env.globals.update(principal=_principal, can=_can_in_template, csrf_in
 pages_router = APIRouter(include_in_schema=False)
 
 
-def _safe_next(value: str | None) -> str:
-    """Only a local path (never ``//host`` or a scheme): no open redirects."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return "/"
-    return value
-
-
 def _login_page(request: Request, error: str | None, status: int, username: str = "") -> Response:
     return templates.TemplateResponse(
         request,
@@ -489,7 +482,7 @@ def _login_page(request: Request, error: str | None, status: int, username: str 
             "page": "login",
             "error": error,
             "username": username,
-            "next": _safe_next(request.query_params.get("next")),
+            "next": local_path(request.query_params.get("next")),
         },
         status_code=status,
     )
@@ -511,7 +504,7 @@ async def login_submit(request: Request, store: StoreDep) -> Response:
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
     username = (form.get("username") or [""])[0].strip()
     password = (form.get("password") or [""])[0]
-    target = _safe_next((form.get("next") or ["/"])[0])
+    target = local_path((form.get("next") or ["/"])[0])
     settings = request.app.state.settings.auth
     addr = request.client.host if request.client else None
     try:

@@ -8,6 +8,14 @@ from epiradar.config import Settings
 from epiradar.store import Store
 
 
+def local_path(target: str | None, default: str = "/") -> str:
+    """``target`` when it is a path on this site, else ``default``: never ``//host``, a scheme
+    or a backslash, so a redirect cannot leave the site."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
 def get_store(request: Request) -> Store:
     return request.app.state.store
 

@@ -7,15 +7,9 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse
 
 from epiradar.web import i18n
+from epiradar.web.deps import local_path
 
 router = APIRouter(include_in_schema=False)
-
-
-def _local_path(target: str | None) -> str:
-    """``target`` when it is a path on this site, else the overview (no open redirect)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
 
 
 @router.get("/lang/{locale}", name="set_language")
@@ -25,7 +19,7 @@ def set_language(request: Request, locale: str, next: str | None = None) -> Redi
             status_code=404,
             detail=f"locale: unsupported {locale!r} (choose one of {', '.join(i18n.LOCALES)})",
         )
-    response = RedirectResponse(_local_path(next), status_code=303)
+    response = RedirectResponse(local_path(next), status_code=303)
     response.set_cookie(
         i18n.COOKIE,
         locale,

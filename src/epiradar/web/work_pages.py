@@ -19,7 +19,7 @@ from epiradar.service.tracing import trace_alert
 from epiradar.store import Store
 from epiradar.web import figures, i18n
 from epiradar.web.auth import scoped_alerts
-from epiradar.web.deps import get_settings, get_store
+from epiradar.web.deps import get_settings, get_store, local_path
 from epiradar.web.templating import templates
 from epiradar.web.workflow import DEFAULT_ACTOR, _errors, get_now
 
@@ -320,9 +320,7 @@ async def complete_task_form(
     request: Request, store: StoreDep, now: NowDep, task_id: int
 ) -> RedirectResponse:
     form = await _form(request)
-    back = _one(form, "back") or "/queue"
-    if not back.startswith("/") or back.startswith("//"):
-        back = "/queue"
+    back = local_path(_one(form, "back"), "/queue")
     try:
         with _errors():
             svc.complete_task(
