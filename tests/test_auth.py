@@ -40,9 +40,16 @@ T0 = dt.datetime(2026, 3, 31, 9, 0)
 GRANTS: dict[str, set[str]] = {
     "anonymous": {"public"},
     "public": {"public"},
-    "facility": {"public", "ingest"},
+    "facility": {"public", "ingest", "capacity.report"},
     "viewer": {"public", "aggregate.read", "feeds.read", "users.read"},
-    "hospital_reporter": {"public", "visits.read", "feeds.read", "quarantine.read", "users.read"},
+    "hospital_reporter": {
+        "public",
+        "visits.read",
+        "feeds.read",
+        "quarantine.read",
+        "users.read",
+        "capacity.report",
+    },
     "epidemiologist": {
         "public",
         "aggregate.read",
@@ -53,6 +60,9 @@ GRANTS: dict[str, set[str]] = {
         "feeds.read",
         "quarantine.read",
         "users.read",
+        "export.line_list",
+        "bulletin.write",
+        "bulletin.approve",
     },
     "administrator": {
         "public",
@@ -66,6 +76,10 @@ GRANTS: dict[str, set[str]] = {
         "notify.admin",
         "users.read",
         "users.admin",
+        "export.line_list",
+        "bulletin.write",
+        "bulletin.approve",
+        "capacity.report",
         UNLISTED.permission,
     },
 }
@@ -156,6 +170,10 @@ def world(store: Store) -> Iterator[World]:
             "contact_id": "999999",
             "locale": "en",
             "facility_id": "F1",
+            "resource_id": "no-such-resource",
+            "job_id": "no-such-job",
+            "file_name": "Patient-1.ndjson",
+            "bulletin_id": "999999",
         },
         patient_keys=keys,
     )

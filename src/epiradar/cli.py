@@ -598,9 +598,14 @@ def _demo_admin(store, settings: Settings) -> None:
 def _register_groups() -> None:
     from epiradar.cli_audit import audit_app
     from epiradar.cli_auth import tokens_app, users_app
+    from epiradar.cli_bulletin import bulletin_app
+    from epiradar.cli_capacity import capacity_app
+    from epiradar.cli_export import export_app
     from epiradar.cli_facility import facility_app
     from epiradar.cli_feeds import feeds_app
+    from epiradar.cli_fhir import fhir_app
     from epiradar.cli_notify import notify_app
+    from epiradar.cli_public import public_app
     from epiradar.cli_quarantine import quarantine_app
     from epiradar.cli_workflow import alert_app, investigation_app, timeliness_command
 
@@ -614,6 +619,11 @@ def _register_groups() -> None:
     app.add_typer(alert_app, name="alert")
     app.add_typer(investigation_app, name="investigation")
     app.command("timeliness")(timeliness_command)
+    app.add_typer(fhir_app, name="fhir")
+    app.add_typer(export_app, name="export")
+    app.add_typer(public_app, name="public")
+    app.add_typer(bulletin_app, name="bulletin")
+    app.add_typer(capacity_app, name="capacity")
 
 
 _register_groups()

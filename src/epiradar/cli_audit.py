@@ -84,6 +84,13 @@ COMMANDS: dict[tuple[str, ...], Audited] = {
     ("quarantine", "list"): Audited("quarantine.list.read", "quarantine"),
     ("quarantine", "show"): Audited("quarantine.record.read", "quarantine", "record_id"),
     ("audit", "export"): Audited("audit_log.export", "audit_log"),
+    ("fhir", "export"): Audited("fhir.bulk.export", "fhir_bulk"),
+    ("export", "line-list"): Audited("export.line_list", "line_list"),
+    # bulletins and capacity (writes)
+    ("bulletin", "generate"): Audited("bulletin.create", "bulletin"),
+    ("bulletin", "approve"): Audited("bulletin.approve", "bulletin", "bulletin_id"),
+    ("bulletin", "reject"): Audited("bulletin.reject", "bulletin", "bulletin_id"),
+    ("capacity", "report"): Audited("capacity.report", "facility", "facility"),
 }
 """The recorded commands. A new command that writes or shows person-level data goes here."""
 
@@ -106,6 +113,14 @@ UNRECORDED: frozenset[tuple[str, ...]] = frozenset(
         ("investigation", "show"),
         ("users", "list"),  # staff accounts, no patient data
         ("tokens", "list"),
+        ("export", "report"),  # the k-anonymity report: counts, no rows
+        ("public", "aggregates"),  # suppressed aggregates
+        ("bulletin", "list"),
+        ("bulletin", "show"),
+        ("bulletin", "render"),  # writes a bulletin's HTML or PDF (aggregates) to a file
+        ("capacity", "list"),
+        ("capacity", "forecast"),
+        ("capacity", "nearest"),
     }
 )
 """Commands that neither write nor show person-level data (a test keeps every command in one

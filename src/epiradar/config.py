@@ -24,6 +24,13 @@ from pydantic_settings import (
 
 from epiradar.config_auth import AuthSettings
 from epiradar.config_notify import NotifySettings
+from epiradar.config_share import (
+    BulletinSettings,
+    CapacitySettings,
+    ExportSettings,
+    FhirSettings,
+    PublicSettings,
+)
 from epiradar.config_workflow import WorkflowSettings
 from epiradar.model import Syndrome
 
@@ -373,6 +380,11 @@ class Settings(BaseSettings):
     notify: NotifySettings = NotifySettings()
     workflow: WorkflowSettings = WorkflowSettings()
     auth: AuthSettings = AuthSettings()
+    fhir: FhirSettings = FhirSettings()
+    export: ExportSettings = ExportSettings()
+    public: PublicSettings = PublicSettings()
+    bulletin: BulletinSettings = BulletinSettings()
+    capacity: CapacitySettings = CapacitySettings()
     host: str = "127.0.0.1"
     port: int = 8000
     mllp_port: int | None = Field(None, description="MLLP listener port (HL7 v2); off when unset")

@@ -41,6 +41,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "notify.admin",
             "users.read",
             "users.admin",
+            "export.line_list",
+            "bulletin.write",
+            "bulletin.approve",
+            "capacity.report",
         }
     ),
     "epidemiologist": frozenset(
@@ -53,9 +57,14 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "feeds.read",
             "quarantine.read",
             "users.read",
+            "export.line_list",
+            "bulletin.write",
+            "bulletin.approve",
         }
     ),
-    "hospital_reporter": frozenset({"visits.read", "feeds.read", "quarantine.read", "users.read"}),
+    "hospital_reporter": frozenset(
+        {"visits.read", "feeds.read", "quarantine.read", "users.read", "capacity.report"}
+    ),
     "viewer": frozenset({"aggregate.read", "feeds.read", "users.read"}),
     "public": frozenset(),
 }

@@ -579,3 +579,9 @@ login_attempts = Table(
 )
 Index("ix_login_attempts_user", login_attempts.c.username, login_attempts.c.at)
 Index("ix_login_attempts_addr", login_attempts.c.remote_addr, login_attempts.c.at)
+
+# --- FHIR bulk export jobs (migration 0010) ---
+
+# --- bulletins (migration 0011) ---
+
+# --- facility capacity reports (migration 0012) ---

@@ -18,7 +18,19 @@ from epiradar import __version__
 from epiradar.config import Settings
 from epiradar.ingest.messages import LoopMessageWriter, MessageWriter
 from epiradar.store import Store
-from epiradar.web import admin, api, feeds, ingest, pages, work_pages
+from epiradar.web import (
+    admin,
+    api,
+    bulletins,
+    capacity,
+    exports,
+    feeds,
+    fhir,
+    ingest,
+    pages,
+    public,
+    work_pages,
+)
 from epiradar.web import auth as auth_web
 from epiradar.web import language as language_pages
 from epiradar.web import notify as notify_api
@@ -102,6 +114,11 @@ def create_app(
     app.include_router(work_pages.router)
     app.include_router(admin.router)
     app.include_router(language_pages.router)
+    app.include_router(fhir.router)
+    app.include_router(exports.router)
+    app.include_router(public.router)
+    app.include_router(bulletins.router)
+    app.include_router(capacity.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.exception_handler(StarletteHTTPException)

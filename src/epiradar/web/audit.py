@@ -47,6 +47,20 @@ PERSON_LEVEL_READS: dict[str, tuple[str, str, str | None]] = {
         "investigation",
         "investigation_id",
     ),
+    # FHIR read API (web/fhir.py): pseudonymised patients, encounters, conditions, observations
+    "/fhir/Patient": ("fhir.patient.search", "fhir", None),
+    "/fhir/Patient/{resource_id}": ("fhir.patient.read", "fhir", "resource_id"),
+    "/fhir/Encounter": ("fhir.encounter.search", "fhir", None),
+    "/fhir/Encounter/{resource_id}": ("fhir.encounter.read", "fhir", "resource_id"),
+    "/fhir/Condition": ("fhir.condition.search", "fhir", None),
+    "/fhir/Condition/{resource_id}": ("fhir.condition.read", "fhir", "resource_id"),
+    "/fhir/Observation": ("fhir.observation.search", "fhir", None),
+    "/fhir/Observation/{resource_id}": ("fhir.observation.read", "fhir", "resource_id"),
+    # exports: the service records what each one released as well
+    "/fhir/$export": ("fhir.bulk.kickoff", "fhir_bulk", None),
+    "/fhir/Patient/$export": ("fhir.bulk.kickoff", "fhir_bulk", None),
+    "/fhir/bulk/{job_id}/{file_name}": ("fhir.bulk.file.read", "fhir_bulk", "job_id"),
+    "/api/exports/line-list": ("export.line_list.download", "line_list", None),
 }
 
 AGGREGATE_READS: frozenset[str] = frozenset(
@@ -97,6 +111,38 @@ AGGREGATE_READS: frozenset[str] = frozenset(
         "/admin/tokens",
         "/admin/facilities",
         "/admin/settings",
+        # sharing: the FHIR server's statement, aggregate measure reports, bulk job status
+        "/fhir/metadata",
+        "/fhir/MeasureReport",
+        "/fhir/MeasureReport/{resource_id}",
+        "/fhir/bulk/{job_id}",
+        # line-list export: the form and the k-anonymity report (counts, no rows)
+        "/exports",
+        "/api/exports/line-list/report",
+        # public dashboard and open data: suppressed aggregates
+        "/public",
+        "/api/open",
+        "/api/open/regions",
+        "/api/open/aggregates",
+        "/api/open/aggregates.csv",
+        "/api/open/risk",
+        # bulletins: aggregates with small counts suppressed
+        "/bulletins",
+        "/bulletins/{bulletin_id}",
+        "/bulletins/{bulletin_id}/pdf",
+        "/api/bulletins",
+        "/api/bulletins/{bulletin_id}",
+        "/public/bulletins",
+        "/public/bulletins/{bulletin_id}",
+        "/public/bulletins/{bulletin_id}/pdf",
+        "/api/open/bulletins",
+        # capacity: facility resources, forecasts, nearest clinics
+        "/capacity/report",
+        "/api/capacity",
+        "/api/capacity/forecast",
+        "/capacity",
+        "/api/open/clinics",
+        "/public/clinics",
     }
 )
 """GET routes that show no person-level data, hence are not recorded (a test keeps every GET

@@ -52,6 +52,11 @@ WF_READ = Rule("workflow.read")
 WF_WRITE = Rule("workflow.write")
 ADMIN_NOTIFY = Rule("notify.admin")
 USERS_ADMIN = Rule("users.admin")
+VISITS = Rule("visits.read")  # rows filtered to the caller's districts or facility
+EXPORT = Rule("export.line_list")  # rows filtered to the caller's districts
+BULLETIN_WRITE = Rule("bulletin.write", "city")
+BULLETIN_APPROVE = Rule("bulletin.approve", "city")
+CAPACITY_REPORT = Rule("capacity.report")  # a facility reports its own capacity
 
 POLICY: dict[tuple[str, str], Rule] = {
     # public: health, docs, assets, login
@@ -167,6 +172,60 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/admin/facilities/{facility_id}/tokens"): USERS_ADMIN,
     ("POST", "/admin/facilities/{facility_id}/tokens/{token_id}/revoke"): USERS_ADMIN,
     ("GET", "/admin/settings"): USERS_ADMIN,
+    # FHIR R4 read API and Bulk Data export (web/fhir.py): person-level resources filtered to
+    # the caller's districts (epidemiologists) or facility (hospital reporters)
+    ("GET", "/fhir/metadata"): PUBLIC,  # the CapabilityStatement (no data)
+    ("GET", "/fhir/Patient"): VISITS,
+    ("GET", "/fhir/Patient/{resource_id}"): VISITS,
+    ("GET", "/fhir/Encounter"): VISITS,
+    ("GET", "/fhir/Encounter/{resource_id}"): VISITS,
+    ("GET", "/fhir/Condition"): VISITS,
+    ("GET", "/fhir/Condition/{resource_id}"): VISITS,
+    ("GET", "/fhir/Observation"): VISITS,
+    ("GET", "/fhir/Observation/{resource_id}"): VISITS,
+    ("GET", "/fhir/MeasureReport"): AGG,
+    ("GET", "/fhir/MeasureReport/{resource_id}"): AGG,
+    ("GET", "/fhir/$export"): VISITS,
+    ("GET", "/fhir/Patient/$export"): VISITS,
+    ("GET", "/fhir/bulk/{job_id}"): VISITS,  # the caller's own jobs only
+    ("DELETE", "/fhir/bulk/{job_id}"): VISITS,
+    ("GET", "/fhir/bulk/{job_id}/{file_name}"): VISITS,
+    # de-identified line lists (web/exports.py)
+    ("GET", "/exports"): EXPORT,
+    ("GET", "/api/exports/line-list/report"): EXPORT,
+    ("GET", "/api/exports/line-list"): EXPORT,
+    # the public dashboard and open data (web/public.py): suppressed aggregates only
+    ("GET", "/public"): PUBLIC,
+    ("GET", "/api/open"): PUBLIC,
+    ("GET", "/api/open/regions"): PUBLIC,
+    ("GET", "/api/open/aggregates"): PUBLIC,
+    ("GET", "/api/open/aggregates.csv"): PUBLIC,
+    ("GET", "/api/open/risk"): PUBLIC,
+    # bulletins (web/bulletins.py): drafted and approved by city-wide staff, published openly
+    ("GET", "/bulletins"): BULLETIN_WRITE,
+    ("POST", "/bulletins"): BULLETIN_WRITE,
+    ("GET", "/bulletins/{bulletin_id}"): BULLETIN_WRITE,
+    ("GET", "/bulletins/{bulletin_id}/pdf"): BULLETIN_WRITE,
+    ("POST", "/bulletins/{bulletin_id}/approve"): BULLETIN_APPROVE,
+    ("POST", "/bulletins/{bulletin_id}/reject"): BULLETIN_APPROVE,
+    ("GET", "/api/bulletins"): BULLETIN_WRITE,
+    ("POST", "/api/bulletins"): BULLETIN_WRITE,
+    ("GET", "/api/bulletins/{bulletin_id}"): BULLETIN_WRITE,
+    ("POST", "/api/bulletins/{bulletin_id}/approve"): BULLETIN_APPROVE,
+    ("POST", "/api/bulletins/{bulletin_id}/reject"): BULLETIN_APPROVE,
+    ("GET", "/public/bulletins"): PUBLIC,  # published (approved) bulletins only
+    ("GET", "/public/bulletins/{bulletin_id}"): PUBLIC,
+    ("GET", "/public/bulletins/{bulletin_id}/pdf"): PUBLIC,
+    ("GET", "/api/open/bulletins"): PUBLIC,
+    # capacity (web/capacity.py)
+    ("POST", "/api/capacity"): CAPACITY_REPORT,
+    ("GET", "/capacity/report"): CAPACITY_REPORT,
+    ("POST", "/capacity/report"): CAPACITY_REPORT,
+    ("GET", "/api/capacity"): AGG,
+    ("GET", "/api/capacity/forecast"): AGG,
+    ("GET", "/capacity"): AGG,
+    ("GET", "/api/open/clinics"): PUBLIC,  # nearest fever clinics with capacity
+    ("GET", "/public/clinics"): PUBLIC,
 }
 """Route (method, path template) -> :class:`Rule`. Every route of the app is listed."""
 
@@ -229,6 +288,8 @@ def current(request: Request) -> Principal:
 def _can(who: Principal, permission: str) -> bool:
     if permission == "ingest":
         return who.kind == "facility"
+    if permission == "capacity.report" and who.kind == "facility":
+        return True  # a facility token reports its own facility's capacity
     return who.role == "administrator" or who.can(permission)
 
 
