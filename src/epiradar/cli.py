@@ -574,6 +574,10 @@ def demo(
             f"strongest alert {result.top_trace.alert_id}: most likely source "
             f"[bold]{best.name}[/] ({best.id}), OR {best.odds_ratio:.1f}, q {best.q_value:.1e}"
         )
+    console.print(
+        f"{result.capacity_reports} capacity reports; weekly bulletin {result.bulletin_id} "
+        "published on /public/bulletins"
+    )
     _demo_admin(store, settings)
     if serve_after:
         url = f"http://{settings.host}:{settings.port}"

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from epiradar.config import Settings
 from epiradar.model import Alert, TraceResult
+from epiradar.service.bulletins import demo_bulletin
+from epiradar.service.capacity import seed_demo_capacity
 from epiradar.service.city import load_city
 from epiradar.service.detection import run_detection
 from epiradar.service.ingest import IngestSummary, ingest_file
@@ -28,6 +30,8 @@ class DemoResult:
     alerts: list[Alert]
     top_trace: TraceResult | None
     truth: dict
+    capacity_reports: int = 0
+    bulletin_id: int | None = None
 
 
 def run_demo(
@@ -42,7 +46,7 @@ def run_demo(
 ) -> DemoResult:
     """Simulate two years of fever-clinic visits with an outbreak in the last weeks, then run
     the whole job on them: load the city, ingest, detect over the last 60 days, trace the
-    strongest alert."""
+    strongest alert, report the clinics' capacity, publish the week's bulletin."""
     sim = simulate(scenario, seed=seed, days=DEMO_DAYS, end_date=end_date)
     write_simulation(sim, data_dir)
     load_city(store, data_dir)
@@ -54,7 +58,9 @@ def run_demo(
     top = strongest_regional_alert(alerts)
     top_trace = trace_alert(store, top.id, settings) if top else None
     truth = json.loads((data_dir / "truth.json").read_text())
-    return DemoResult(data_dir, summary, alerts, top_trace, truth)
+    reports = seed_demo_capacity(store, settings, seed=seed)
+    bulletin = demo_bulletin(store, settings)
+    return DemoResult(data_dir, summary, alerts, top_trace, truth, reports, bulletin.id)
 
 
 def strongest_regional_alert(alerts: list[Alert]) -> Alert | None:

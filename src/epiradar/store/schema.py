@@ -582,6 +582,76 @@ Index("ix_login_attempts_addr", login_attempts.c.remote_addr, login_attempts.c.a
 
 # --- FHIR bulk export jobs (migration 0010) ---
 
+# One FHIR Bulk Data export: who asked, within which scope, and where it stands. ``output`` is
+# the JSON list of files written ({type, file, count, sha256}); the files live under
+# ``[fhir] bulk_dir`` and are removed when the job expires or is cancelled (the row stays).
+bulk_exports = Table(
+    "bulk_exports",
+    metadata,
+    Column("id", String(64), primary_key=True),  # random, opaque
+    Column("owner", String, nullable=False),  # the caller's actor name at kick-off
+    Column("scope", Text, nullable=False),  # JSON: {"districts": [...]|null, "facility_id"}
+    Column("request", Text, nullable=False),  # the kick-off URL
+    Column("types", Text, nullable=False),  # JSON list of resource types
+    Column("since", String, nullable=True),
+    Column("status", String, nullable=False),  # queued running done failed cancelled expired
+    Column("progress", String, nullable=True),
+    Column("transaction_time", String, nullable=False),  # FHIR instant, UTC
+    Column("output", Text, nullable=True),  # JSON list of files
+    Column("error", Text, nullable=True),
+    Column("created_at", String, nullable=False),
+    Column("finished_at", String, nullable=True),
+    Column("expires_at", String, nullable=True),
+)
+Index("ix_bulk_exports_status_expires", bulk_exports.c.status, bulk_exports.c.expires_at)
+
 # --- bulletins (migration 0011) ---
+from sqlalchemy import LargeBinary  # noqa: E402  (the one binary column type, bulletins' PDFs)
+
+bulletins = Table(
+    "bulletins",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String, nullable=False),  # daily | weekly
+    Column("period_start", String, nullable=False),  # ISO date
+    Column("period_end", String, nullable=False),
+    Column("data_version", String, nullable=False),  # the last date with data
+    Column("status", String, nullable=False),  # draft | published | rejected | superseded
+    Column("content", Text, nullable=False),  # share.bulletin.BulletinContent as JSON
+    Column("html_en", Text, nullable=False),
+    Column("html_zh_hans", Text, nullable=False),
+    Column("pdf_en", LargeBinary, nullable=False),
+    Column("pdf_zh_hans", LargeBinary, nullable=False),
+    Column("generated_by", String, nullable=False),
+    Column("generated_at", String, nullable=False),
+    Column("reviewed_by", String, nullable=True),
+    Column("reviewed_at", String, nullable=True),
+    Column("reject_reason", Text, nullable=True),
+    Column("superseded_by", Integer, nullable=True),
+)
+Index("ix_bulletins_status", bulletins.c.status, bulletins.c.period_end)
+Index("ix_bulletins_period", bulletins.c.kind, bulletins.c.period_start, bulletins.c.period_end)
+
 
 # --- facility capacity reports (migration 0012) ---
+
+capacity_reports = Table(
+    "capacity_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("facility_id", String, nullable=False),
+    Column("reported_at", String, nullable=False),  # UTC, ISO 8601: when the counts held
+    Column("received_at", String, nullable=False),  # UTC, ISO 8601: when epiradar stored them
+    Column("fever_clinic_rooms", Integer, nullable=False),  # open rooms
+    Column("beds_total", Integer, nullable=True),
+    Column("beds_free", Integer, nullable=True),
+    Column("icu_total", Integer, nullable=True),
+    Column("icu_free", Integer, nullable=True),
+    Column("staff_on_duty", Integer, nullable=True),
+    Column("test_kits", Integer, nullable=True),
+    Column("reported_by", String, nullable=False),
+    Column("source", String, nullable=False),  # api | form | cli | demo
+)
+Index(
+    "ix_capacity_reports_facility", capacity_reports.c.facility_id, capacity_reports.c.reported_at
+)

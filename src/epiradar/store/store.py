@@ -32,6 +32,8 @@ from epiradar.store import migrate as _migrate
 from epiradar.store import visits as _visits
 from epiradar.store.audit import AuditLog
 from epiradar.store.auth import AuthStore
+from epiradar.store.bulletins import BulletinStore
+from epiradar.store.capacity import CapacityStore
 from epiradar.store.engine import make_engine
 from epiradar.store.notify import NotifyStore
 from epiradar.store.workflow import WorkflowRepository
@@ -292,6 +294,17 @@ class Store:
     def notify(self) -> NotifyStore:
         """Subscribers, subscriptions, deliveries and their attempts (``store.notify``)."""
         return NotifyStore(self.engine)
+
+    # bulletins and facility capacity
+    @property
+    def bulletins(self) -> BulletinStore:
+        """Generated bulletins, their approval and publication (``store.bulletins``)."""
+        return BulletinStore(self.engine)
+
+    @property
+    def capacity(self) -> CapacityStore:
+        """Facility capacity reports (``store.capacity``)."""
+        return CapacityStore(self.engine)
 
     # alert workflow
     @property

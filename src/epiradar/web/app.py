@@ -123,6 +123,10 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith("/fhir/"):  # FHIR clients get an OperationOutcome
+            return fhir.error_response(
+                exc.status_code, str(exc.detail), getattr(exc, "headers", None)
+            )
         if _wants_json(request):
             return JSONResponse(
                 {"detail": exc.detail},

@@ -382,7 +382,7 @@ async def enforce(request: Request) -> None:
     request.state.actor = actor
     if not _can(who, rule.permission):
         if who.kind == "anonymous":
-            if request.method == "GET" and not path.startswith("/api"):
+            if request.method == "GET" and not path.startswith(("/api", "/fhir")):
                 raise LoginRequired(
                     request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 )
