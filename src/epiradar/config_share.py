@@ -1,6 +1,7 @@
 """Settings of data sharing and public communication: ``[fhir]``, ``[export]``, ``[public]``,
-``[bulletin]`` and ``[capacity]`` (docs/sharing.md, docs/open-data.md, docs/bulletins.md,
-docs/capacity.md). Parts of :class:`epiradar.config.Settings`."""
+``[bulletin]`` and ``[capacity]`` (docs/fhir-api.md, docs/line-list-export.md,
+docs/open-data.md, docs/bulletins.md, docs/capacity.md). Parts of
+:class:`epiradar.config.Settings`."""
 
 from __future__ import annotations
 
