@@ -290,7 +290,7 @@ def capacity_map(
     data: list[dict[str, Any]] = []
     outlines = []
     for d in forecast.districts:
-        xs, ys = figures._polygon_xy(d.geometry)
+        xs, ys = figures.polygon_xy(d.geometry)
         if not xs:
             continue
         outlines.append(d)
@@ -366,7 +366,7 @@ def capacity_map(
         )
         for d in outlines
     ]
-    layout = figures._map_layout(regions, height)
+    layout = figures.map_layout(regions, height)
     layout["legend"] = {
         "orientation": "h",
         "x": 0,
@@ -433,22 +433,7 @@ def forecast_chart(
                 "meta": {"kind": "capacity"},
             }
         )
-    layout = {
-        "height": height,
-        "margin": {"l": 48, "r": 12, "t": 24, "b": 36},
-        "bargap": 0.15,
-        "xaxis": {"type": "date", "showgrid": False, "tickformat": fmt["tick"]},
-        "yaxis": {
-            "title": {"text": _("visits / day")},
-            "rangemode": "tozero",
-            "gridcolor": "#e7ebf0",
-        },
-        "legend": {"orientation": "h", "x": 0, "y": 1.02, "xanchor": "left", "yanchor": "bottom"},
-        "plot_bgcolor": "#ffffff",
-        "paper_bgcolor": "rgba(0,0,0,0)",
-        "hovermode": "x unified",
-        "font": figures.FONT,
-    }
+    layout = figures.daily_layout(height, bottom=36)
     return {"data": data, "layout": layout, "config": figures.CONFIG}
 
 

@@ -67,7 +67,7 @@ def _rings(geometry: dict[str, Any] | None) -> Iterator[list[list[float]]]:
             yield from polygon
 
 
-def _polygon_xy(geometry: dict[str, Any] | None) -> tuple[list[float | None], list[float | None]]:
+def polygon_xy(geometry: dict[str, Any] | None) -> tuple[list[float | None], list[float | None]]:
     xs: list[float | None] = []
     ys: list[float | None] = []
     for ring in _rings(geometry):
@@ -79,7 +79,7 @@ def _polygon_xy(geometry: dict[str, Any] | None) -> tuple[list[float | None], li
     return xs, ys
 
 
-def _label_point(geometry: dict[str, Any] | None) -> tuple[float, float] | None:
+def label_point(geometry: dict[str, Any] | None) -> tuple[float, float] | None:
     """A point well inside the region for its label (shapely's representative point)."""
     if not geometry:
         return None
@@ -87,7 +87,7 @@ def _label_point(geometry: dict[str, Any] | None) -> tuple[float, float] | None:
     return round(point.x, 6), round(point.y, 6)
 
 
-def _mean_lat(regions: Sequence[MapRegion]) -> float:
+def _mean_lat(regions: Sequence[Any]) -> float:
     lats = [float(p[1]) for r in regions for ring in _rings(r.geometry) for p in ring]
     return sum(lats) / len(lats) if lats else 0.0
 
@@ -135,7 +135,7 @@ def region_map(
     cluster = set(cluster)
     data: list[dict[str, Any]] = []
     for region in regions:
-        xs, ys = _polygon_xy(region.geometry)
+        xs, ys = polygon_xy(region.geometry)
         if not xs:
             continue
         in_cluster = region.id in cluster
@@ -174,7 +174,7 @@ def region_map(
                 "meta": {"region": region.id, "level": region.level, "cluster": in_cluster},
             }
         )
-    labels = [(r, _label_point(r.geometry)) for r in regions]
+    labels = [(r, label_point(r.geometry)) for r in regions]
     labels = [(r, xy) for r, xy in labels if xy is not None]
     if show_labels and labels:
         data.append(
@@ -232,21 +232,8 @@ def region_map(
                 "font": {"size": 12, "color": SOURCE_MARKER},
             }
         )
-    ratio = 1 / max(math.cos(math.radians(_mean_lat(regions))), 0.1)
-    axis = {"visible": False, "showgrid": False, "zeroline": False, "fixedrange": False}
-    layout = {
-        "height": height,
-        "margin": {"l": 4, "r": 4, "t": 4, "b": 4},
-        "xaxis": dict(axis),
-        "yaxis": dict(axis, scaleanchor="x", scaleratio=ratio),
-        "plot_bgcolor": "rgba(0,0,0,0)",
-        "paper_bgcolor": "rgba(0,0,0,0)",
-        "hovermode": "closest",
-        "dragmode": "pan",
-        "font": FONT,
-        "hoverlabel": {"bgcolor": "#ffffff", "bordercolor": "#c7d0dc", "font": FONT},
-        "annotations": annotations,
-    }
+    layout = map_layout(regions, height)
+    layout["annotations"] = annotations
     return {"data": data, "layout": layout, "config": CONFIG}
 
 
@@ -337,11 +324,19 @@ def epicurve(
                 "line": {"color": LEVEL_COLOURS["high"], "width": 1.5, "dash": "dot"},
             }
         )
-    layout = {
+    layout = daily_layout(height)
+    layout.update(shapes=shapes, annotations=annotations)
+    return {"data": data, "layout": layout, "config": CONFIG}
+
+
+def daily_layout(height: int, *, bottom: int = 40) -> dict[str, Any]:
+    """The layout of a daily count chart: date axis in the page's language, visits per day from
+    zero, legend on top."""
+    return {
         "height": height,
-        "margin": {"l": 48, "r": 12, "t": 24, "b": 40},
+        "margin": {"l": 48, "r": 12, "t": 24, "b": bottom},
         "bargap": 0.15,
-        "xaxis": {"type": "date", "showgrid": False, "tickformat": fmt["tick"]},
+        "xaxis": {"type": "date", "showgrid": False, "tickformat": plot_date_formats()["tick"]},
         "yaxis": {
             "title": {"text": _("visits / day")},
             "rangemode": "tozero",
@@ -352,10 +347,7 @@ def epicurve(
         "paper_bgcolor": "rgba(0,0,0,0)",
         "hovermode": "x unified",
         "font": FONT,
-        "shapes": shapes,
-        "annotations": annotations,
     }
-    return {"data": data, "layout": layout, "config": CONFIG}
 
 
 def feed_volume(
@@ -432,7 +424,7 @@ def _region_backdrop(regions: Sequence[MapRegion]) -> list[dict[str, Any]]:
     """Muted region polygons (the alert's regions outlined) under a map of points."""
     data = []
     for region in regions:
-        xs, ys = _polygon_xy(region.geometry)
+        xs, ys = polygon_xy(region.geometry)
         if not xs:
             continue
         data.append(
@@ -457,7 +449,9 @@ def _region_backdrop(regions: Sequence[MapRegion]) -> list[dict[str, Any]]:
     return data
 
 
-def _map_layout(regions: Sequence[MapRegion], height: int) -> dict[str, Any]:
+def map_layout(regions: Sequence[Any], height: int) -> dict[str, Any]:
+    """The layout of a map of ``regions`` (anything with a GeoJSON ``geometry``): lon/lat axes
+    hidden, the latitude's aspect ratio, pan to move."""
     ratio = 1 / max(math.cos(math.radians(_mean_lat(regions))), 0.1)
     axis = {"visible": False, "showgrid": False, "zeroline": False, "fixedrange": False}
     return {
@@ -549,7 +543,7 @@ def site_map(regions: Sequence[MapRegion], sites: SiteAnalysis, *, height: int =
                 "meta": {"kind": "best-site", "id": best.id},
             }
         )
-    return {"data": data, "layout": _map_layout(regions, height), "config": CONFIG}
+    return {"data": data, "layout": map_layout(regions, height), "config": CONFIG}
 
 
 def _tree_order(chains: ChainAnalysis) -> dict[str, int]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Annotated, Any, Literal
 
 import pandas as pd
@@ -16,7 +15,7 @@ from epiradar.service import public as service
 from epiradar.share.risk import LEVELS
 from epiradar.store import Store
 from epiradar.web.deps import get_settings, get_store
-from epiradar.web.figures import CONFIG, FONT, _label_point, _polygon_xy
+from epiradar.web.figures import CONFIG, FONT, label_point, map_layout, polygon_xy
 from epiradar.web.i18n import N_, fmt_date, plot_date_formats, syndrome_name
 from epiradar.web.i18n import gettext as _
 from epiradar.web.templating import templates
@@ -207,12 +206,10 @@ def _week_param(value: str | None, name: str) -> str | None:
 def risk_map(report: service.RiskReport, *, height: int = 400) -> dict[str, Any]:
     """Districts as filled polygons coloured by risk level (no tiles: renders offline)."""
     data: list[dict[str, Any]] = []
-    lats: list[float] = []
     for r in report.districts:
-        xs, ys = _polygon_xy(r.district.geometry)
+        xs, ys = polygon_xy(r.district.geometry)
         if not xs:
             continue
-        lats += [y for y in ys if y is not None]
         level = r.assessment.level
         data.append(
             {
@@ -231,7 +228,7 @@ def risk_map(report: service.RiskReport, *, height: int = 400) -> dict[str, Any]
                 "meta": {"district": r.district.id, "level": level},
             }
         )
-    labels = [(r.district.name, _label_point(r.district.geometry)) for r in report.districts]
+    labels = [(r.district.name, label_point(r.district.geometry)) for r in report.districts]
     labels = [(n, xy) for n, xy in labels if xy is not None]
     if labels:
         data.append(
@@ -247,21 +244,8 @@ def risk_map(report: service.RiskReport, *, height: int = 400) -> dict[str, Any]
                 "name": "labels",
             }
         )
-    mean_lat = sum(lats) / len(lats) if lats else 0.0
-    ratio = 1 / max(math.cos(math.radians(mean_lat)), 0.1)
-    axis = {"visible": False, "showgrid": False, "zeroline": False}
-    layout = {
-        "height": height,
-        "margin": {"l": 4, "r": 4, "t": 4, "b": 4},
-        "xaxis": dict(axis),
-        "yaxis": dict(axis, scaleanchor="x", scaleratio=ratio),
-        "plot_bgcolor": "rgba(0,0,0,0)",
-        "paper_bgcolor": "rgba(0,0,0,0)",
-        "hovermode": "closest",
-        "dragmode": "pan",
-        "font": FONT,
-    }
-    return {"data": data, "layout": layout, "config": CONFIG}
+    districts = [r.district for r in report.districts]
+    return {"data": data, "layout": map_layout(districts, height), "config": CONFIG}
 
 
 def trend_figure(data: service.SyndromeAggregates, *, height: int = 320) -> dict[str, Any]:
