@@ -344,3 +344,35 @@ def test_too_many_running_exports_are_throttled(app, filled: Store, settings) ->
     assert finish(other, kick_off(other, _type="Encounter")).status_code == 200
     assert client.delete(f"/fhir/bulk/{queued[0]}").status_code == 202
     assert finish(client, kick_off(client, _type="Encounter")).status_code == 200
+
+
+def test_an_export_interrupted_by_a_restart_fails_instead_of_running_for_ever(
+    app, filled: Store, settings
+) -> None:
+    from epiradar.store import fhir as q_store
+
+    client = caller(app, filled, "administrator", "restarted")
+    who = Principal(kind="token", name="restarted", role="administrator")
+    stuck = [
+        fhir_api.kickoff(
+            filled,
+            settings,
+            who=who,
+            actor="restarted",
+            params=[],
+            prefer="respond-async",
+            request_url="http://testserver/fhir/$export",
+            start=False,  # as if the server stopped before its thread ran
+        )
+        for _ in range(settings.fhir.bulk_max_active)
+    ]
+    assert client.get(f"/fhir/bulk/{stuck[0]}").status_code == 202  # alive a moment ago
+    long_ago = time.time() - settings.fhir.bulk_stall_minutes * 60 - 1
+    for job_id in stuck:
+        q_store.update_job(filled.engine, job_id, {"heartbeat": long_ago})
+    status = client.get(f"/fhir/bulk/{stuck[0]}")
+    assert status.status_code == 500
+    assert "interrupted" in validate(status.json()).issue[0].diagnostics
+    # the stalled jobs no longer count against the caller's limit
+    assert finish(client, kick_off(client, _type="Encounter")).status_code == 200
+    assert q_store.job(filled.engine, stuck[1])["status"] == "failed"

@@ -38,6 +38,12 @@ class FhirSettings(BaseModel):
     bulk_retention_hours: float = Field(
         24.0, gt=0, description="hours a finished export's files are kept before removal"
     )
+    bulk_stall_minutes: float = Field(
+        10.0,
+        gt=0,
+        description="a queued or running export without progress this long is failed as "
+        "interrupted (a server restart ends its thread)",
+    )
     bulk_max_active: int = Field(
         2, ge=1, description="exports one caller may have queued or running at once (then 429)"
     )

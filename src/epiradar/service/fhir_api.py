@@ -742,6 +742,7 @@ def kickoff(
     if since is not None:
         parse_since(since)
     remove_expired(store, settings)
+    fail_stalled(store, settings)
     limit = settings.fhir.bulk_max_active
     if q_store.active_jobs(store.engine, who.actor) >= limit:
         raise FhirError(
@@ -764,6 +765,7 @@ def kickoff(
             "progress": "queued",
             "transaction_time": _instant(),
             "created_at": _local(),
+            "heartbeat": time.time(),
         },
     )
     if start:
@@ -781,7 +783,7 @@ def run_job(store: Store, settings: Settings, job_id: str, actor: str) -> None:
     Stops when the job is cancelled meanwhile (its files are removed)."""
     job = q_store.job(store.engine, job_id)
     if job is None or not q_store.update_job(
-        store.engine, job_id, {"status": "running"}, status_in=["queued"]
+        store.engine, job_id, {"status": "running", "heartbeat": time.time()}, status_in=["queued"]
     ):
         return
     directory = bulk_dir(settings) / job_id
@@ -793,7 +795,10 @@ def run_job(store: Store, settings: Settings, job_id: str, actor: str) -> None:
         return q_store.update_job(
             store.engine,
             job_id,
-            {"progress": f"{resource_type}: {done:,} of {of:,} {noun} read"},
+            {
+                "progress": f"{resource_type}: {done:,} of {of:,} {noun} read",
+                "heartbeat": time.time(),
+            },
             status_in=["running"],
         )
 
@@ -852,6 +857,22 @@ def run_job(store: Store, settings: Settings, job_id: str, actor: str) -> None:
     )
 
 
+def fail_stalled(store: Store, settings: Settings) -> list[str]:
+    """Fail the exports whose runner stopped giving signs of life (a restart ends the thread
+    of a running export) and remove their files; their ids."""
+    minutes = settings.fhir.bulk_stall_minutes
+    ids = q_store.fail_stalled(
+        store.engine,
+        time.time() - minutes * 60,
+        f"interrupted: no progress for {minutes:g} minutes (the server may have restarted); "
+        "kick the export off again",
+        _local(),
+    )
+    for job_id in ids:
+        shutil.rmtree(bulk_dir(settings) / job_id, ignore_errors=True)
+    return ids
+
+
 def _owned_job(store: Store, job_id: str, who: Principal) -> dict[str, Any]:
     job = q_store.job(store.engine, job_id)
     if job is None or (who.role != "administrator" and job["owner"] != who.actor):
@@ -866,6 +887,7 @@ def job_status(
     job runs, 200 with the manifest when done, 500 with an OperationOutcome when it failed, 404
     when cancelled, expired, or not the caller's."""
     remove_expired(store, settings)
+    fail_stalled(store, settings)
     job = _owned_job(store, job_id, who)
     status = job["status"]
     if status in ("queued", "running"):

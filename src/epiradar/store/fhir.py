@@ -353,6 +353,22 @@ def update_job(
         return conn.execute(stmt).rowcount > 0
 
 
+def fail_stalled(engine: Engine, before: float, error: str, finished_at: str) -> list[str]:
+    """Mark failed the queued or running jobs without a heartbeat since ``before`` (epoch
+    seconds); their ids."""
+    live = bulk_exports.c.status.in_(["queued", "running"])
+    stalled = live & ((bulk_exports.c.heartbeat < before) | bulk_exports.c.heartbeat.is_(None))
+    with engine.begin() as conn:
+        ids = [r for (r,) in conn.execute(select(bulk_exports.c.id).where(stalled))]
+        if ids:
+            conn.execute(
+                update(bulk_exports)
+                .where(bulk_exports.c.id.in_(ids), live)
+                .values(status="failed", error=error, finished_at=finished_at)
+            )
+    return ids
+
+
 def active_jobs(engine: Engine, owner: str) -> int:
     """How many jobs of ``owner`` are queued or running."""
     stmt = (

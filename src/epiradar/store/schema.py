@@ -602,6 +602,7 @@ bulk_exports = Table(
     Column("created_at", String, nullable=False),
     Column("finished_at", String, nullable=True),
     Column("expires_at", String, nullable=True),
+    Column("heartbeat", Float, nullable=True),  # epoch seconds of the runner's last sign of life
 )
 Index("ix_bulk_exports_status_expires", bulk_exports.c.status, bulk_exports.c.expires_at)
 

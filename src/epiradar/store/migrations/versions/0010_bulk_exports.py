@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.String(), nullable=False),
         sa.Column("finished_at", sa.String(), nullable=True),
         sa.Column("expires_at", sa.String(), nullable=True),
+        sa.Column("heartbeat", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_bulk_exports")),
     )
     op.create_index("ix_bulk_exports_status_expires", "bulk_exports", ["status", "expires_at"])
