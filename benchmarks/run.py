@@ -28,8 +28,13 @@
    after muting known events on a simulated year, and the server time of every work page with
    100,000 cases and 10,000 alerts against the 300 ms goal.
 
+10. Sharing (benchmarks/sharing/): FHIR Bulk Data export and search paging against
+   fhir.resources, k-anonymous line lists against a pandas groupby search, public aggregates
+   (cold, warm pages against 300 ms), the weekly bulletin against 10 s, and demand forecasts
+   against naive references on simulated epidemics (``--quick``: a fifth of the sizes).
+
 ``--sections`` picks some of: ingest (1-3), connectivity (4), detection (5), evaluation (6),
-spacetime (7), accuracy (8), workflow (9).
+spacetime (7), accuracy (8), workflow (9), sharing (10).
 """
 
 from __future__ import annotations
@@ -284,9 +289,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--sections",
-        default="ingest,connectivity,detection,evaluation,spacetime,accuracy,workflow",
+        default="ingest,connectivity,detection,evaluation,spacetime,accuracy,workflow,sharing",
         help="comma-separated: ingest, connectivity, detection, evaluation, spacetime, accuracy, "
-        "workflow",
+        "workflow, sharing",
     )
     parser.add_argument(
         "--noufaily-replicates",
@@ -304,6 +309,7 @@ def main() -> None:
         "spacetime",
         "accuracy",
         "workflow",
+        "sharing",
     }
     unknown = sections - known
     if unknown:
@@ -318,6 +324,39 @@ def main() -> None:
         bench_accuracy(args)
     if "workflow" in sections:
         bench_workflow(args)
+    if "sharing" in sections:
+        bench_sharing(args)
+
+
+def bench_sharing(args) -> None:
+    """FHIR export, line lists, public aggregates, bulletins and forecasts on one simulated
+    city of 100,000 visits and a 1,000,000-row frame (``--quick``: 20,000 and 200,000)."""
+    here = ROOT / "benchmarks" / "sharing"
+    sys.path.insert(0, str(here))
+    visits, rows = (20_000, 200_000) if args.quick else (100_000, 1_000_000)
+    city = _load(here / "city.py", "sharing_city")
+    fhir = _load(here / "fhir_export.py", "sharing_fhir_export")
+    line_list = _load(here / "line_list.py", "sharing_line_list")
+    public = _load(here / "public_speed.py", "sharing_public_speed")
+    bulletin = _load(here / "bulletin_speed.py", "sharing_bulletin_speed")
+    forecast = _load(here / "forecast_accuracy.py", "sharing_forecast_accuracy")
+    with tempfile.TemporaryDirectory(prefix="epiradar-sharing-") as tmp:
+        console.rule(f"sharing: simulating and ingesting {visits:,} visits")
+        built = city.build(Path(tmp), visits)
+        console.print(f"{built.n_visits:,} visits ingested in {built.seconds:.1f} s (SQLite)")
+        console.rule("FHIR Bulk Data export and search paging vs fhir.resources R4B")
+        fhir.main(["--sample", "500" if args.quick else "2000"], city=built)
+        console.rule("public aggregates: cold, warm pages (goal 300 ms), suppression")
+        public.main([], city=built)
+        console.rule("weekly bulletin (goal 10 s)")
+        bulletin.main(["--repeat", "3"], city=built)
+        console.rule("demand forecast: every district of the city")
+        console.print(forecast.city_table(forecast.city_speed(built), built.n_visits))
+        built.store.close()
+    console.rule(f"line-list export: k-anonymity on {rows:,} rows vs pandas groupby search")
+    line_list.main(["--rows", str(rows)])
+    console.rule("forecast accuracy: renewal with Rt vs last-7-day mean and log-linear trend")
+    forecast.main(["--runs", "200"])
 
 
 def bench_workflow(args) -> None:
