@@ -56,6 +56,23 @@ def test_load_city_service(city_store, tmp_path) -> None:
     assert [r.id for r in city_store.regions()] == ["A", "B"]
 
 
+def test_district_names_travel_from_the_city_file_to_the_store(city_store, tmp_path) -> None:
+    features = [
+        feature("A", parent_id="D1", parent_name="Harbour District"),
+        feature("B", parent_id="D1", parent_name="Harbour District"),
+        feature("C", parent_id="D2"),  # a district without a name: its id
+        feature("E"),  # no district: the region is its own
+    ]
+    load_city(city_store, write_city(tmp_path, features=features))
+    got = {r.id: (r.district_id, r.district_name) for r in city_store.regions()}
+    assert got == {
+        "A": ("D1", "Harbour District"),
+        "B": ("D1", "Harbour District"),
+        "C": ("D2", "D2"),
+        "E": ("E", "Region E"),
+    }
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -82,6 +82,9 @@ def read_regions(path: Path) -> list[Region]:
                 parent_id=str(props["parent_id"])
                 if props.get("parent_id") not in (None, "")
                 else None,
+                parent_name=str(props["parent_name"])
+                if props.get("parent_name") not in (None, "")
+                else None,
                 geometry=_geometry(where, feature.get("geometry")),
             )
         )

@@ -18,6 +18,20 @@ class Region(_Frozen):
     name: str
     population: int = Field(ge=0)
     parent_id: str | None = None  # the enclosing unit (e.g. district); need not be a region
+    parent_name: str | None = None  # that unit's name, shown to people
+
+    @property
+    def district_id(self) -> str:
+        """The district this region counts in: its parent, else the region itself."""
+        return self.parent_id or self.id
+
+    @property
+    def district_name(self) -> str:
+        """The district's name: the parent's name (else its id), or the region's own."""
+        if self.parent_id:
+            return self.parent_name or self.parent_id
+        return self.name
+
     geometry: dict[str, Any] | None = None  # GeoJSON Polygon / MultiPolygon, lon-lat order
 
 

@@ -246,7 +246,7 @@ class CapacityOverview(BaseModel):
 
 def district_map(regions: Sequence[Region]) -> dict[str, str]:
     """Region id -> district id: its ``parent_id``, else itself."""
-    return {r.id: r.parent_id or r.id for r in regions}
+    return {r.id: r.district_id for r in regions}
 
 
 def facility_states(
@@ -502,7 +502,7 @@ def forecast_capacity(
         ]
         item = DistrictForecast(
             district_id=district,
-            name=district,
+            name=members[district][0].district_name if members.get(district) else district,
             region_ids=sorted(r.id for r in members.get(district, [])),
             method=fc.method,
             reason=fc.reason,

@@ -166,7 +166,7 @@ def _prepare(
     store: Store, settings: ExportSettings, query: ExportQuery, scope: Sequence[str] | None
 ) -> _Prepared:
     regions = store.regions()
-    district_of = {r.id: r.parent_id or r.id for r in regions}
+    district_of = {r.id: r.district_id for r in regions}
     in_scope = (
         None
         if scope is None

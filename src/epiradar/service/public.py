@@ -67,13 +67,11 @@ def districts(regions: Sequence[Region], settings: PublicSettings) -> list[Distr
     boundaries are the union of the member regions'."""
     groups: dict[str, list[Region]] = {}
     for r in regions:
-        groups.setdefault(r.parent_id or r.id, []).append(r)
+        groups.setdefault(r.district_id, []).append(r)
     out = []
     for did in sorted(groups):
         members = groups[did]
-        name = settings.district_names.get(did) or (
-            members[0].name if len(members) == 1 and members[0].parent_id is None else did
-        )
+        name = settings.district_names.get(did) or members[0].district_name
         shapes = [shape(r.geometry) for r in members if r.geometry]
         # on a 1e-7 degree grid (about 1 cm) so that shared edges merge despite rounding
         geometry = mapping(shapely.union_all(shapes, grid_size=1e-7)) if shapes else None

@@ -831,7 +831,7 @@ def _districts(alert: Alert, regions: dict[str, Region]) -> list[str]:
     out = []
     for rid in alert.region_ids:
         region = regions.get(rid)
-        district = (region.parent_id if region else None) or rid
+        district = region.district_id if region else rid
         if district not in out:
             out.append(district)
     return out
@@ -918,6 +918,7 @@ def timeliness_report(
     settings = settings or WorkflowSettings()
     at = _now(now)
     regions = {r.id: r for r in store.regions()}
+    names = {r.district_id: r.district_name for r in regions.values()}
     groups: dict[tuple[str, str], list[AlertTimers]] = {}
     every: list[AlertTimers] = []
     # plain rows, no Alert or AlertWorkflow models: alert_timers reads only these attributes
@@ -931,7 +932,7 @@ def timeliness_report(
         _summarise(
             key,
             district,
-            regions[district].name if district in regions else district,
+            names.get(district, district),
             timers,
         )
         for (key, district), timers in sorted(groups.items())

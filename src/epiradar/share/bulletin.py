@@ -271,10 +271,8 @@ def _protect_daily_curve(
 
 
 def area_of(region: Region) -> tuple[str, str]:
-    """A region's district (id, name): its ``parent_id`` when it has one, else itself."""
-    if region.parent_id:
-        return region.parent_id, region.parent_id
-    return region.id, region.name
+    """A region's district (id, name): its parent when it has one, else itself."""
+    return region.district_id, region.district_name
 
 
 def _area_table(

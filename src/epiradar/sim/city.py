@@ -96,6 +96,7 @@ def generate_city(
             name=names.area_label(*area_names[i]),
             population=int(populations[i]),
             parent_id=district_of[i],
+            parent_name=districts.get(district_of[i]),
             geometry=proj.polygon_to_geojson(cells[i]),
         )
         for i in range(n_regions)

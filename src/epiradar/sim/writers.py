@@ -25,6 +25,8 @@ def write_city(city: City, out_dir: str | Path) -> dict[str, Path]:
         props: dict[str, object] = {"id": r.id, "name": r.name, "population": r.population}
         if r.parent_id is not None:
             props["parent_id"] = r.parent_id
+        if r.parent_name is not None:
+            props["parent_name"] = r.parent_name
         features.append({"type": "Feature", "properties": props, "geometry": r.geometry})
     paths = {
         "regions": out / "regions.geojson",

@@ -41,6 +41,7 @@ regions = Table(
     Column("name", String, nullable=False),
     Column("population", Integer, nullable=False),
     Column("parent_id", String, nullable=True),
+    Column("parent_name", String, nullable=True),  # the enclosing unit's name (migration 0013)
     Column("geometry", Text, nullable=True),  # GeoJSON geometry, lon-lat
 )
 

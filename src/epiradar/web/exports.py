@@ -128,7 +128,7 @@ def _districts(store: Store, scope: list[str] | None) -> list[tuple[str, str]]:
     for r in store.regions():
         if scope is not None and r.id not in scope and r.parent_id not in scope:
             continue
-        out.setdefault(r.parent_id or r.id, r.parent_id or f"{r.id} · {r.name}")
+        out.setdefault(r.district_id, f"{r.district_id} · {r.district_name}")
     return sorted(out.items())
 
 
