@@ -606,16 +606,14 @@ def _rows_of(
 ) -> Iterable[tuple[int, list[dict[str, Any]]]]:
     """``(rows read, resources)`` page by page."""
     if resource_type == "Patient":
-        after = ""
-        while True:
-            keys = q_store.patients_after(store.engine, q, after, batch)
-            if not keys:
-                return
-            latest = q_store.latest_visits(store.engine, q, keys)
-            yield len(keys), [make.patient(latest[k]) for k in keys if k in latest]
-            after = keys[-1]
-            if len(keys) < batch:
-                return
+        page: list[dict[str, Any]] = []
+        for _key, latest in q_store.iter_latest_per_patient(store.engine, q, batch=batch):
+            page.append(make.patient(latest))
+            if len(page) == batch:
+                yield len(page), page
+                page = []
+        if page:
+            yield len(page), page
     else:
         after_pk = 0
         while True:

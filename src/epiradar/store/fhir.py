@@ -209,6 +209,30 @@ def latest_visits(engine: Engine, q: VisitQuery, keys: Sequence[str]) -> dict[st
     return out
 
 
+def iter_latest_per_patient(
+    engine: Engine, q: VisitQuery, *, batch: int = 1000
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(patient group key, its latest visit)`` of every patient of ``q``, in key order, in one
+    streamed pass sorted by the database (bulk export: no per-page rescans)."""
+    key = group_key()
+    stmt = (
+        select(key.label("group_key"), *_COLUMNS)
+        .where(*_where(q))
+        .order_by(key, visits.c.visit_time, visits.c.id)
+    )
+    current_key: str | None = None
+    current: dict[str, Any] = {}
+    with engine.connect() as conn:
+        for r in conn.execution_options(yield_per=batch).execute(stmt):
+            row = dict(r._mapping)
+            k = str(row.pop("group_key"))
+            if current_key is not None and k != current_key:
+                yield current_key, current
+            current_key, current = k, row
+    if current_key is not None:
+        yield current_key, current
+
+
 def patient_keys_hashed(engine: Engine, q: VisitQuery, digest: str) -> list[str]:
     """The group keys whose ``pth-`` Patient id is ``digest`` (keys not safe as ids; rare)."""
     import hashlib
