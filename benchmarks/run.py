@@ -347,7 +347,7 @@ def bench_sharing(args) -> None:
         console.rule("FHIR Bulk Data export and search paging vs fhir.resources R4B")
         fhir.main(["--sample", "500" if args.quick else "2000"], city=built)
         console.rule("public aggregates: cold, warm pages (goal 300 ms), suppression")
-        public.main([], city=built)
+        public.main(["--no-audit"] if args.quick else [], city=built)
         console.rule("weekly bulletin (goal 10 s)")
         bulletin.main(["--repeat", "3"], city=built)
         console.rule("demand forecast: every district of the city")
@@ -356,7 +356,7 @@ def bench_sharing(args) -> None:
     console.rule(f"line-list export: k-anonymity on {rows:,} rows vs pandas groupby search")
     line_list.main(["--rows", str(rows)])
     console.rule("forecast accuracy: renewal with Rt vs last-7-day mean and log-linear trend")
-    forecast.main(["--runs", "200"])
+    forecast.main([])
 
 
 def bench_workflow(args) -> None:
