@@ -155,3 +155,18 @@ def server(served_db_url: str, tmp_path: Path):
 
     with running_server(served_db_url, tmp_path / "server.log") as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Chromium through Playwright, one per test module (tests/browser_support.py)."""
+    from playwright import sync_api
+
+    from browser_support import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM} (set EPIRADAR_CHROMIUM)")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright import sync_api
 
+from browser_support import SHOTS, Watched
 from epiradar.model import Alert, Severity, Signal, Syndrome
 from epiradar.web.app import create_app
 from epiradar.web.figures import LEVEL_COLOURS
@@ -30,20 +28,6 @@ from web_support import (
 )
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = os.environ.get("EPIRADAR_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SHOTS = Path(os.environ.get("EPIRADAR_SCREENSHOTS", "/tmp"))
-
 
 _SESSIONS: dict[str, dict] = {}
 
@@ -76,30 +60,13 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data.store.close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM} (set EPIRADAR_CHROMIUM)")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
-
-
 @pytest.fixture
 def page(browser, base_url: str) -> Iterator[object]:
-    context = _context(browser, base_url, viewport={"width": 1366, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    foreign: list[str] = []
-    errors: list[str] = []
-    page.on("request", lambda r: None if r.url.startswith(base_url) else foreign.append(r.url))
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    yield page
-    context.close()
-    assert foreign == [], f"requests left the app: {foreign}"
-    assert errors == [], f"browser errors: {errors}"
+    watched = Watched(
+        browser, base_url, _SESSIONS[base_url], viewport={"width": 1366, "height": 900}
+    )
+    yield watched.page
+    watched.close()
 
 
 def _wait_rendered(page, selector: str) -> None:

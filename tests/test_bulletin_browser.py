@@ -4,31 +4,16 @@ and an anonymous visitor finds it on /public/bulletins, opens it and switches to
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright import sync_api
 
+from browser_support import SHOTS, Watched
 from epiradar.web.app import create_app
 from web_support import Dataset, build_dataset, live_server, session_cookie
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = os.environ.get("EPIRADAR_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SHOTS = Path(os.environ.get("EPIRADAR_SCREENSHOTS", "/tmp"))
 
 
 @pytest.fixture(scope="module")
@@ -37,39 +22,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Dataset, 
     with live_server(create_app(data.settings, data.store)) as url:
         yield data, url
     data.store.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM} (set EPIRADAR_CHROMIUM)")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
-
-
-class Watched:
-    """A page whose requests must stay on the app and whose console must stay clean."""
-
-    def __init__(self, browser, url: str, cookie: dict | None) -> None:
-        self.context = browser.new_context(base_url=url, viewport={"width": 1280, "height": 900})
-        if cookie:
-            self.context.add_cookies([cookie])
-        self.page = self.context.new_page()
-        self.page.set_default_timeout(20_000)
-        self.foreign: list[str] = []
-        self.errors: list[str] = []
-        self.page.on(
-            "request", lambda r: None if r.url.startswith(url) else self.foreign.append(r.url)
-        )
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-
-    def close(self) -> None:
-        self.context.close()
-        assert self.foreign == [], f"requests left the app: {self.foreign}"
-        assert self.errors == [], f"browser errors: {self.errors}"
 
 
 def test_generate_approve_publish_and_read_in_chinese(browser, served) -> None:

@@ -4,13 +4,11 @@ clinic with capacity for a chosen area, and for the browser's location."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright import sync_api
 
+from browser_support import SHOTS, Watched
 from epiradar.config import Settings
 from epiradar.store import Store
 from epiradar.web.app import create_app
@@ -18,9 +16,6 @@ from test_capacity import load, report
 from web_support import live_server, session_cookie
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = os.environ.get("EPIRADAR_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
@@ -38,32 +33,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     store.close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM} (set EPIRADAR_CHROMIUM)")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-def _page(browser, base: str, cookie: dict | None = None, **kwargs):
-    context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 900}, **kwargs)
-    if cookie:
-        context.add_cookies([cookie])
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    problems: list[str] = []
-    page.on("request", lambda r: None if r.url.startswith(base) else problems.append(r.url))
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    return context, page, problems
-
-
 def test_staff_map_draws_facility_markers_and_forecast_charts(browser, served) -> None:
     base, cookie = served
-    context, page, problems = _page(browser, base, cookie)
+    watched = Watched(browser, base, cookie)
+    page = watched.page
     page.goto("/capacity")
     page.wait_for_selector("#capacity-map[data-rendered='true']", state="attached")
     page.wait_for_selector("#chart-D1[data-rendered='true']", state="attached")
@@ -75,14 +48,14 @@ def test_staff_map_draws_facility_markers_and_forecast_charts(browser, served) -
     legend = page.locator("#chart-D1 .legend").text_content()
     assert "Capacity" in legend and "Forecast" in legend
     assert page.locator("#capacity-warnings li[data-district='D1']").count() == 1
-    page.screenshot(path="/tmp/epiradar-capacity.png", full_page=True)
-    context.close()
-    assert problems == []
+    page.screenshot(path=str(SHOTS / "epiradar-capacity.png"), full_page=True)
+    watched.close()
 
 
 def test_public_finder_lists_the_nearest_clinic_with_capacity(browser, served) -> None:
     base, _cookie = served
-    context, page, problems = _page(browser, base)  # anonymous
+    watched = Watched(browser, base)  # anonymous
+    page = watched.page
     page.goto("/public/clinics")
     page.select_option("#clinic-region", "R3")
     page.locator("#clinic-find button[type='submit']").click()
@@ -93,18 +66,17 @@ def test_public_finder_lists_the_nearest_clinic_with_capacity(browser, served) -
     assert "Riverside Fever Clinic" in first.inner_text()
     last = page.locator("#clinic-list li").last
     assert last.get_attribute("data-facility") == "F4"
-    context.close()
-    assert problems == []
+    watched.close()
 
 
 def test_public_finder_uses_the_browsers_location(browser, served) -> None:
     base, _cookie = served
-    context, page, problems = _page(
+    watched = Watched(
         browser, base, geolocation={"latitude": 1.4, "longitude": 1.6}, permissions=["geolocation"]
     )
+    page = watched.page
     page.goto("/public/clinics")
     page.locator("#use-location").click()
     page.wait_for_url("**/public/clinics?lat=1.40&lon=1.60")
     assert page.locator("#clinic-list li").first.get_attribute("data-facility") == "F3"
-    context.close()
-    assert problems == []
+    watched.close()

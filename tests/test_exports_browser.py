@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from browser_support import Watched
 from epiradar.config import Settings
 from epiradar.store import Store
 from epiradar.web.app import create_app
@@ -15,29 +15,16 @@ from web_support import fill_store, live_server, session_cookie
 
 
 @pytest.mark.browser
-def test_export_page_reports_then_downloads(tmp_path: Path) -> None:
-    from playwright import sync_api
-
-    chromium = os.environ.get("EPIRADAR_CHROMIUM", "/usr/bin/chromium")
-    if not Path(chromium).exists():
-        pytest.fail(f"Chromium not found at {chromium} (set EPIRADAR_CHROMIUM)")
+def test_export_page_reports_then_downloads(browser, tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'export.db'}")
     store.migrate()
     fill_store(store)
     settings = Settings(db=store.url, pseudonym_key="k")
-    errors: list[str] = []
-    with live_server(create_app(settings, store)) as url, sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        context = browser.new_context(accept_downloads=True)
-        context.add_cookies(
-            [session_cookie(store, url, "epi5", "epidemiologist", districts=["R05"])]
-        )
-        page = context.new_page()
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("request", lambda r: None if r.url.startswith(url) else errors.append(r.url))
-        page.goto(f"{url}/exports")
+    with live_server(create_app(settings, store)) as url:
+        cookie = session_cookie(store, url, "epi5", "epidemiologist", districts=["R05"])
+        watched = Watched(browser, url, cookie, accept_downloads=True)
+        page = watched.page
+        page.goto("/exports")
         assert page.locator("#export-report").count() == 0
         page.fill("#export-k", "4")
         page.uncheck("input[name='qi'][value='onset']")
@@ -50,7 +37,7 @@ def test_export_page_reports_then_downloads(tmp_path: Path) -> None:
             page.click("#download-csv")
         saved = tmp_path / "download.csv"
         info.value.save_as(saved)
-        browser.close()
+        watched.close()
     rows = pd.read_csv(saved, dtype=str, keep_default_na=False)
     assert len(rows) == released and set(rows["district"]) == {"R05"}
     assert "onset_period" not in rows.columns
@@ -58,4 +45,3 @@ def test_export_page_reports_then_downloads(tmp_path: Path) -> None:
     assert len(entries) == 1 and entries[0].actor == "epi5"
     assert entries[0].detail_data["rows_released"] == released
     store.close()
-    assert errors == []

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright import sync_api
 
+from browser_support import SHOTS, Watched
 from epiradar.web.app import create_app
 from epiradar.web.public import RISK_COLOURS
 from web_support import N_REGIONS, Dataset, build_dataset, live_server
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = os.environ.get("EPIRADAR_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-SHOTS = Path(os.environ.get("EPIRADAR_SCREENSHOTS", "/tmp"))
 
 
 def _rgb(hex_colour: str) -> str:
@@ -34,31 +28,12 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data.store.close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM} (set EPIRADAR_CHROMIUM)")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
-
-
 @pytest.fixture
 def page(browser, base_url: str) -> Iterator[object]:
     """An anonymous visitor (no session cookie)."""
-    context = browser.new_context(base_url=base_url, viewport={"width": 1366, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    foreign: list[str] = []
-    errors: list[str] = []
-    page.on("request", lambda r: None if r.url.startswith(base_url) else foreign.append(r.url))
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    yield page
-    context.close()
-    assert foreign == [], f"requests left the app: {foreign}"
-    assert errors == [], f"browser errors: {errors}"
+    watched = Watched(browser, base_url, viewport={"width": 1366, "height": 900})
+    yield watched.page
+    watched.close()
 
 
 def _wait_rendered(page, selector: str) -> None:
