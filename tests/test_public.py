@@ -235,6 +235,8 @@ def _table_numbers(html: str, table_id: str) -> list[str]:
 def test_the_dashboard_needs_no_login(anonymous: TestClient, data: Dataset) -> None:
     staff = anonymous.get("/", follow_redirects=False)  # the staff overview needs a login
     assert staff.status_code in (302, 303, 307, 401), staff.status_code
+    login = anonymous.get("/")  # ... and its login page points residents to the public site
+    assert login.url.path == "/login" and 'href="/public"' in login.text
     page = anonymous.get("/public")
     assert page.status_code == 200
     html = page.text
