@@ -237,6 +237,12 @@ def test_the_dashboard_needs_no_login(anonymous: TestClient, data: Dataset) -> N
     assert staff.status_code in (302, 303, 307, 401), staff.status_code
     login = anonymous.get("/")  # ... and its login page points residents to the public site
     assert login.url.path == "/login" and 'href="/public"' in login.text
+    # the same for everyone: shared caches may keep it (per language); the page reloads itself
+    assert anonymous.get("/public").headers["cache-control"] == "public, max-age=60"
+    assert "Accept-Language" in anonymous.get("/public").headers["vary"]
+    assert anonymous.get("/api/open/risk").headers["cache-control"] == "public, max-age=300"
+    assert anonymous.get("/api/regions").headers["cache-control"] == "no-store"  # staff API
+    assert '<meta http-equiv="refresh" content="900">' in anonymous.get("/public").text
     page = anonymous.get("/public")
     assert page.status_code == 200
     html = page.text

@@ -466,7 +466,9 @@ def scoped_facility(request: Request, facility_id: str | None) -> str | None:
 
 class SecurityHeadersMiddleware:
     """CSP, nosniff, frame denial, referrer policy on every response; HSTS over https;
-    ``Cache-Control: no-store`` on API answers that set no caching."""
+    ``Cache-Control: no-store`` on API answers that set no caching, except the open data and
+    the public pages: the same for everyone, so shared caches may keep them a few minutes
+    (what keeps a public site up when an outbreak sends everyone to it)."""
 
     CSP = (
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -496,8 +498,14 @@ class SecurityHeadersMiddleware:
                 }
                 if scope.get("scheme") == "https":
                     extra[b"strict-transport-security"] = b"max-age=31536000; includeSubDomains"
-                if scope["path"].startswith("/api/"):
+                path = scope["path"]
+                if path.startswith("/api/open"):
+                    extra[b"cache-control"] = b"public, max-age=300"
+                elif path.startswith("/api/"):
                     extra[b"cache-control"] = b"no-store"
+                elif path == "/public" or path.startswith("/public/"):
+                    extra[b"cache-control"] = b"public, max-age=60"
+                    extra[b"vary"] = b"Accept-Language, Cookie"  # the page's language
                 headers += [(k, v) for k, v in extra.items() if k not in present]
                 message = {**message, "headers": headers}
             await send(message)
