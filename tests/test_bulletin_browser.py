@@ -11,7 +11,7 @@ import pytest
 
 from browser_support import SHOTS, Watched
 from epiradar.web.app import create_app
-from web_support import Dataset, build_dataset, live_server, session_cookie
+from web_support import Dataset, build_dataset, live_server, session_cookie, verify_outbreak
 
 pytestmark = pytest.mark.browser
 
@@ -19,6 +19,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Dataset, str]]:
     data = build_dataset(tmp_path_factory.mktemp("bulletin-browser"))
+    verify_outbreak(data.store)
     with live_server(create_app(data.settings, data.store)) as url:
         yield data, url
     data.store.close()

@@ -35,6 +35,7 @@ from web_support import (
     add_user,
     build_dataset,
     fill_store,
+    verify_outbreak,
 )
 
 SMALL = re.compile(r"(?<![\d\-.:/W%+])([1-9])(?![\d\-.:/%])")
@@ -79,6 +80,7 @@ def small_counts(text: str) -> list[str]:
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
     d = build_dataset(tmp_path_factory.mktemp("bulletins"))
+    verify_outbreak(d.store)
     yield d
     d.store.close()
 
@@ -260,14 +262,11 @@ def test_same_data_same_bulletin(data: Dataset, weekly: BulletinContent) -> None
 
 
 def test_alerts_are_listed_without_counts(weekly: BulletinContent) -> None:
-    assert [(a.syndrome, a.severity) for a in weekly.alerts] == [
-        ("fever", "low"),
-        ("gastrointestinal", "high"),
-    ]  # the closed ILI alert is left out
-    assert weekly.alerts[1].areas == ["District E", "District F"]
-    assert weekly.alerts[0].areas == []  # city-wide
+    assert [(a.syndrome, a.severity) for a in weekly.alerts] == [("gastrointestinal", "high")]
+    # the city-wide fever alert is an unverified signal, the ILI alert closed: both left out
+    assert weekly.alerts[0].areas == ["District E", "District F"]
     html = html_text(render_html(weekly, "en"))
-    assert "whole city" in html and "130" not in html  # the alert's observed count
+    assert "District E" in html and "130" not in html  # the alert's observed count
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,6 +276,7 @@ def test_alerts_are_listed_without_counts(weekly: BulletinContent) -> None:
 @pytest.fixture
 def app(store: Store):
     fill_store(store)
+    verify_outbreak(store)
     settings = Settings(db="sqlite:///unused.db", pseudonym_key="test-key")
     return create_app(settings, store)
 
@@ -438,6 +438,8 @@ def test_cli_generate_approve_render(tmp_path: Path) -> None:
     from epiradar.cli import app
 
     data = build_dataset(tmp_path)
+
+    verify_outbreak(data.store)
     db = data.settings.db
     runner = CliRunner()
     made = runner.invoke(app, ["bulletin", "generate", "--kind", "weekly", "--actor", "ann",

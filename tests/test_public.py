@@ -27,12 +27,14 @@ from epiradar.store import Store
 from epiradar.web.app import create_app
 from web_support import (
     END,
+    OUTBREAK_ALERT,
     OUTBREAK_REGIONS,
     Dataset,
     _visit,
     authorize,
     build_dataset,
     fill_store,
+    verify_outbreak,
 )
 
 MIN = 10
@@ -82,6 +84,7 @@ def add_week(store: Store, start: dt.date, days: int, per_day: int, first_id: in
 
 def test_published_aggregates_hold_no_small_count_and_withstand_the_attack(store: Store) -> None:
     fill_store(store)
+    verify_outbreak(store)
     settings = Settings(db=store.url)
     agg = public.aggregates(store, settings)
     # complete ISO weeks only: END is a Tuesday, so the last week ends the Sunday before
@@ -109,6 +112,7 @@ def test_published_aggregates_hold_no_small_count_and_withstand_the_attack(store
 
 def test_new_data_gives_a_fresh_consistent_publication(store: Store) -> None:
     fill_store(store)
+    verify_outbreak(store)
     settings = Settings(db=store.url)
     before = public.aggregates(store, settings)
     assert public.aggregates(store, settings) is before  # cached
@@ -130,6 +134,7 @@ def test_new_data_gives_a_fresh_consistent_publication(store: Store) -> None:
 
 def test_regions_group_into_districts_by_parent(store: Store) -> None:
     fill_store(store)
+    verify_outbreak(store)
     regions = [
         Region(
             id=r.id,
@@ -154,6 +159,23 @@ def test_regions_group_into_districts_by_parent(store: Store) -> None:
     report = public.risk(store, settings)
     levels = {r.district.id: r.assessment.level for r in report.districts}
     assert levels["North"] == "very_high"  # the open high-severity alert in R05, R06
+
+
+def test_only_verified_alerts_raise_the_public_risk(store: Store) -> None:
+    fill_store(store)  # the outbreak alert is still a new, unverified statistical signal
+    settings = Settings(db=store.url)
+
+    def level(region: str) -> str:
+        found = public.risk(store, settings).districts
+        return next(r.assessment.level for r in found if r.district.id == region)
+
+    quiet = level("R05")
+    assert quiet in ("low", "moderate")  # at most the visits' trend
+    for status, expected in (("verifying", quiet), ("investigating", "very_high")):
+        store.set_alert_status(OUTBREAK_ALERT, status)
+        assert level("R05") == expected, status
+    store.set_alert_status(OUTBREAK_ALERT, "discarded")  # verification found nothing
+    assert level("R05") == quiet
 
 
 def test_a_store_without_data_publishes_nothing(store: Store) -> None:
@@ -216,6 +238,7 @@ def test_a_handful_of_visits_is_not_a_trend() -> None:
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dataset]:
     d = build_dataset(tmp_path_factory.mktemp("public"))
+    verify_outbreak(d.store)
     yield d
     d.store.close()
 
@@ -238,9 +261,12 @@ def test_the_dashboard_needs_no_login(anonymous: TestClient, data: Dataset) -> N
     login = anonymous.get("/")  # ... and its login page points residents to the public site
     assert login.url.path == "/login" and 'href="/public"' in login.text
     # the same for everyone: shared caches may keep it (per language); the page reloads itself
-    assert anonymous.get("/public").headers["cache-control"] == "public, max-age=60"
+    assert anonymous.get("/public").headers["cache-control"] == "public, max-age=0, s-maxage=60"
     assert "Accept-Language" in anonymous.get("/public").headers["vary"]
-    assert anonymous.get("/api/open/risk").headers["cache-control"] == "public, max-age=300"
+    assert (
+        anonymous.get("/api/open/risk").headers["cache-control"]
+        == "public, max-age=0, s-maxage=300"
+    )
     assert anonymous.get("/api/regions").headers["cache-control"] == "no-store"  # staff API
     assert '<meta http-equiv="refresh" content="900">' in anonymous.get("/public").text
     page = anonymous.get("/public")

@@ -9,7 +9,7 @@ import pytest
 from browser_support import SHOTS, Watched
 from epiradar.web.app import create_app
 from epiradar.web.public import RISK_COLOURS
-from web_support import N_REGIONS, Dataset, build_dataset, live_server
+from web_support import N_REGIONS, Dataset, build_dataset, live_server, verify_outbreak
 
 pytestmark = pytest.mark.browser
 
@@ -22,6 +22,7 @@ def _rgb(hex_colour: str) -> str:
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data: Dataset = build_dataset(tmp_path_factory.mktemp("public-browser"))
+    verify_outbreak(data.store)
     assert data.settings.auth.required
     with live_server(create_app(data.settings, data.store)) as url:
         yield url

@@ -292,6 +292,12 @@ def fill_store(store: Store) -> tuple[list[Region], list[Place]]:
     return regions, places
 
 
+def verify_outbreak(store: Store) -> None:
+    """The outbreak alert as verified and under investigation: what the public pages and the
+    bulletins show (they never show an unverified signal)."""
+    store.set_alert_status(OUTBREAK_ALERT, AlertStatus.INVESTIGATING)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

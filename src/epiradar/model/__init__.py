@@ -1,6 +1,7 @@
 """The vocabulary shared by every layer: syndromes, places, visits, signals and alerts."""
 
 from epiradar.model.alert import (
+    VERIFIED_STATUSES,
     Alert,
     AlertStatus,
     ChainAnalysis,
@@ -48,6 +49,7 @@ __all__ = [
     "Syndrome",
     "TraceAnalysis",
     "TraceResult",
+    "VERIFIED_STATUSES",
     "Visit",
     "mask_of",
     "syndromes_of",

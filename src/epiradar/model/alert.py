@@ -35,6 +35,11 @@ class AlertStatus(StrEnum):
     CLOSED = "closed"
 
 
+VERIFIED_STATUSES = frozenset({AlertStatus.MONITORING, AlertStatus.INVESTIGATING})
+"""Open alerts that someone verified as a real event: the only ones the public is told of (a
+statistical signal still ``new`` or ``verifying`` is most often not an outbreak)."""
+
+
 class Signal(BaseModel):
     """One detector alarm on one series (a region, or the whole city, ``region_id=None``) on one day.
 

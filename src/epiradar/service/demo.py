@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from epiradar.config import Settings
-from epiradar.model import Alert, TraceResult
+from epiradar.model import Alert, AlertStatus, TraceResult
+from epiradar.model.workflow import Level, TransitionRequest
 from epiradar.service.bulletins import demo_bulletin
 from epiradar.service.capacity import seed_demo_capacity
 from epiradar.service.city import load_city
 from epiradar.service.detection import run_detection
 from epiradar.service.ingest import IngestSummary, ingest_file
 from epiradar.service.tracing import trace_alert
+from epiradar.service.workflow import transition
 from epiradar.sim.scenarios import simulate
 from epiradar.sim.writers import write_simulation
 from epiradar.store import Store
@@ -57,10 +59,26 @@ def run_demo(
     )
     top = strongest_regional_alert(alerts)
     top_trace = trace_alert(store, top.id, settings) if top else None
+    if top is not None:
+        _investigate(store, top.id)
     truth = json.loads((data_dir / "truth.json").read_text())
     reports = seed_demo_capacity(store, settings, seed=seed)
     bulletin = demo_bulletin(store, settings)
     return DemoResult(data_dir, summary, alerts, top_trace, truth, reports, bulletin.id)
+
+
+def _investigate(store: Store, alert_id: str) -> None:
+    """The demo's epidemiologist verifies the strongest alert and opens its investigation, so
+    that the public pages and the bulletin (which show verified events only) have one."""
+    actor = "demo-epidemiologist"
+    transition(store, alert_id, TransitionRequest(to=AlertStatus.VERIFYING), actor=actor)
+    verified = TransitionRequest(
+        to=AlertStatus.INVESTIGATING,
+        verification_note="Line list checked with the clinics: a cluster of real cases.",
+        likelihood=Level.HIGH,
+        impact=Level.MODERATE,
+    )
+    transition(store, alert_id, verified, actor=actor)
 
 
 def strongest_regional_alert(alerts: list[Alert]) -> Alert | None:

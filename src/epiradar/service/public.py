@@ -29,7 +29,7 @@ from shapely.geometry import mapping, shape
 
 from epiradar.config import Settings
 from epiradar.config_share import PublicSettings
-from epiradar.model import Alert, AlertStatus, Region
+from epiradar.model import VERIFIED_STATUSES, Alert, Region
 from epiradar.share.risk import RiskAssessment, RiskRule, Trend, assess
 from epiradar.share.suppression import (
     SHOWN,
@@ -41,9 +41,6 @@ from epiradar.store import Store
 
 UNKNOWN = "unknown"
 """The district id of visits whose residence is unknown (or outside the known regions)."""
-OPEN_STATUSES = frozenset(
-    {AlertStatus.NEW, AlertStatus.VERIFYING, AlertStatus.MONITORING, AlertStatus.INVESTIGATING}
-)
 Level = Literal["city", "district"]
 Period = Literal["week", "day"]
 
@@ -423,7 +420,7 @@ def risk(store: Store, settings: Settings) -> RiskReport:
     current = [
         a
         for a in store.alerts()
-        if a.status in OPEN_STATUSES
+        if a.status in VERIFIED_STATUSES  # never an unverified statistical signal
         and a.end_date >= last - dt.timedelta(days=public.alert_current_days)
     ]
     out = []

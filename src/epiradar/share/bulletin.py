@@ -32,12 +32,11 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from epiradar.model import Alert, AlertStatus, Region, Severity
+from epiradar.model import VERIFIED_STATUSES, Alert, Region, Severity
 from epiradar.share.suppression import SuppressionRules, suppress, suppress_with_daily
 
 Kind = Literal["daily", "weekly"]
 KINDS: tuple[Kind, ...] = ("daily", "weekly")
-CLOSED_STATUSES = frozenset({AlertStatus.CLOSED, AlertStatus.DISCARDED})
 UNKNOWN_AREA = ""
 """The area of visits whose residence is unknown (``region_id`` "" in the daily counts)."""
 
@@ -299,13 +298,13 @@ def _area_table(
 
 
 def _open_alerts(alerts: Sequence[Alert], period: Period, lookback_days: int) -> list[Alert]:
-    """Alerts not closed or discarded, first alarming by the period's end and lasting into the
-    period or ending at most ``lookback_days`` before it."""
+    """Verified open alerts (monitoring, investigating), first alarming by the period's end and
+    lasting into the period or ending at most ``lookback_days`` before it."""
     since = period.start - dt.timedelta(days=lookback_days)
     chosen = [
         a
         for a in alerts
-        if a.status not in CLOSED_STATUSES
+        if a.status in VERIFIED_STATUSES  # never an unverified statistical signal
         and a.first_alarm_date <= period.end
         and a.end_date >= since
     ]

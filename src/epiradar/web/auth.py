@@ -500,11 +500,11 @@ class SecurityHeadersMiddleware:
                     extra[b"strict-transport-security"] = b"max-age=31536000; includeSubDomains"
                 path = scope["path"]
                 if path.startswith("/api/open"):
-                    extra[b"cache-control"] = b"public, max-age=300"
+                    extra[b"cache-control"] = b"public, max-age=0, s-maxage=300"
                 elif path.startswith("/api/"):
                     extra[b"cache-control"] = b"no-store"
                 elif path == "/public" or path.startswith("/public/"):
-                    extra[b"cache-control"] = b"public, max-age=60"
+                    extra[b"cache-control"] = b"public, max-age=0, s-maxage=60"
                     extra[b"vary"] = b"Accept-Language, Cookie"  # the page's language
                 headers += [(k, v) for k, v in extra.items() if k not in present]
                 message = {**message, "headers": headers}
