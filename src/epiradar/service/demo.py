@@ -44,12 +44,13 @@ def run_demo(
     seed: int = 2003,
     scenario: str = "point-source",
     end_date: dt.date | None = None,
+    days: int = DEMO_DAYS,
     progress: bool = True,
 ) -> DemoResult:
     """Simulate two years of fever-clinic visits with an outbreak in the last weeks, then run
     the whole job on them: load the city, ingest, detect over the last 60 days, trace the
     strongest alert, report the clinics' capacity, publish the week's bulletin."""
-    sim = simulate(scenario, seed=seed, days=DEMO_DAYS, end_date=end_date)
+    sim = simulate(scenario, seed=seed, days=days, end_date=end_date)
     write_simulation(sim, data_dir)
     load_city(store, data_dir)
     summary = ingest_file(store, data_dir / "visits.csv", settings, progress=progress)
