@@ -158,6 +158,9 @@ def test_compiled_catalogs_agree_with_their_po_files() -> None:
         with mo.open("rb") as fp:
             committed = stdlib_gettext.GNUTranslations(fp)._catalog  # type: ignore[attr-defined]
         fresh = stdlib_gettext.GNUTranslations(io.BytesIO(i18n.compile_po(po)))._catalog  # type: ignore[attr-defined]
+        # the header names the Babel that compiled it: compare the messages
+        committed.pop("", None)
+        fresh.pop("", None)
         assert committed == fresh, f"{mo} is stale: run `make translations`"
 
 
