@@ -27,8 +27,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import make_url
-
 from epiradar.config import Settings
 from epiradar.model import SYNDROMES, Syndrome
 from epiradar.service import audit
@@ -36,6 +34,7 @@ from epiradar.service.auth import Principal
 from epiradar.share import fhir_resources as fr
 from epiradar.store import Store
 from epiradar.store import fhir as q_store
+from epiradar.store.engine import sqlite_file
 from epiradar.store.fhir import VisitQuery
 
 log = logging.getLogger(__name__)
@@ -554,9 +553,9 @@ def bulk_dir(settings: Settings) -> Path:
     database, else ``epiradar-fhir-bulk`` under the temporary directory."""
     if settings.fhir.bulk_dir:
         return Path(settings.fhir.bulk_dir)
-    url = make_url(settings.db)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        return Path(url.database).resolve().parent / "fhir-bulk"
+    found = sqlite_file(settings.db)
+    if found is not None:
+        return found.resolve().parent / "fhir-bulk"
     return Path(tempfile.gettempdir()) / "epiradar-fhir-bulk"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -15,6 +16,14 @@ SQLITE_PRAGMAS = (
     "cache_size=-65536",  # 64 MiB of page cache: index inserts of large batches stay in memory
     "temp_store=MEMORY",
 )
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL (``None``: another database, or in memory)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 def make_engine(url: str) -> Engine:

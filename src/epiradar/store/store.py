@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -34,7 +33,7 @@ from epiradar.store.audit import AuditLog
 from epiradar.store.auth import AuthStore
 from epiradar.store.bulletins import BulletinStore
 from epiradar.store.capacity import CapacityStore
-from epiradar.store.engine import make_engine
+from epiradar.store.engine import make_engine, sqlite_file
 from epiradar.store.notify import NotifyStore
 from epiradar.store.workflow import WorkflowRepository
 
@@ -52,11 +51,10 @@ class Store:
     @classmethod
     def open_existing(cls, url: str) -> Store | None:
         """The store at ``url`` if its database exists and holds the schema; creates nothing."""
-        parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite" and not (
-            parsed.database and Path(parsed.database).exists()
-        ):
-            return None
+        if make_url(url).get_backend_name() == "sqlite":
+            found = sqlite_file(url)
+            if found is None or not found.exists():
+                return None
         store = cls(url)
         try:
             if store.schema_revision() is not None:
