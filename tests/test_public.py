@@ -305,9 +305,9 @@ def test_risk_levels_in_plain_language(anonymous: TestClient) -> None:
     body = anonymous.get("/api/open/risk").json()
     assert body["levels"] == ["low", "moderate", "high", "very_high"]
     by_id = {d["district_id"]: d for d in body["districts"]}
-    for region in OUTBREAK_REGIONS:  # the open high-severity alert
+    for region in OUTBREAK_REGIONS:  # the verified high-severity alert
         assert by_id[region]["level"] == "very_high"
-        assert "outbreak alert" in by_id[region]["summary"]
+        assert "confirmed outbreak" in by_id[region]["summary"]
         assert by_id[region]["advice"]
     zh = anonymous.get("/api/open/risk", headers={"Accept-Language": "zh"}).json()
     assert zh["districts"][4]["label"] == "很高"

@@ -162,13 +162,13 @@ def _summary(assessment: Any) -> str:
     parts = []
     if assessment.alert_severity:
         parts.append(
-            _("An outbreak alert (%(severity)s severity) is open for this area.")
+            _("A confirmed outbreak (%(severity)s severity) is being followed in this area.")
             % {"severity": _(assessment.alert_severity)}
         )
     if assessment.rising:
         parts.append(_("Fever-clinic visits are rising compared with the week before."))
     if not parts:
-        parts.append(_("No outbreak alert and no unusual rise in fever-clinic visits."))
+        parts.append(_("No confirmed outbreak and no unusual rise in fever-clinic visits."))
     return " ".join(parts)
 
 
