@@ -23,7 +23,6 @@ from epiradar.service import bulletins as svc
 from epiradar.share.bulletin_render import bulletin_css
 from epiradar.share.bulletin_text import LANGS
 from epiradar.store import Store
-from epiradar.store.bulletins import BulletinRecord
 from epiradar.web import i18n
 from epiradar.web.deps import get_settings, get_store
 from epiradar.web.templating import templates
@@ -62,7 +61,7 @@ def _lang(lang: str | None) -> str:
     return lang or (i18n.current_locale() if i18n.current_locale() in LANGS else "en")
 
 
-def _pdf(data: bytes, record: BulletinRecord, lang: str) -> Response:
+def _pdf(data: bytes, record: svc.BulletinRecord, lang: str) -> Response:
     name = f"epiradar-bulletin-{record.kind}-{record.period_end}-{lang}.pdf"
     return Response(
         bytes(data),
@@ -71,7 +70,7 @@ def _pdf(data: bytes, record: BulletinRecord, lang: str) -> Response:
     )
 
 
-def _links(record: BulletinRecord, *, public: bool) -> dict[str, Any]:
+def _links(record: svc.BulletinRecord, *, public: bool) -> dict[str, Any]:
     base = f"/public/bulletins/{record.id}" if public else f"/bulletins/{record.id}"
     return {
         "html": {lang: f"{base}?lang={lang}" for lang in LANGS},
@@ -227,7 +226,7 @@ class RejectIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-def _out(record: BulletinRecord, *, public: bool = False) -> BulletinOut:
+def _out(record: svc.BulletinRecord, *, public: bool = False) -> BulletinOut:
     return BulletinOut(**record.summary(), links=_links(record, public=public))
 
 

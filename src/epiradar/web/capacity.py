@@ -13,7 +13,6 @@ from epiradar.config import Settings
 from epiradar.model import Syndrome
 from epiradar.service import capacity as service
 from epiradar.store import Store
-from epiradar.store.capacity import REPORT_FIELDS
 from epiradar.web import figures, i18n
 from epiradar.web.auth import current
 from epiradar.web.deps import get_settings, get_store
@@ -153,7 +152,7 @@ def open_clinics(
 def _form_values(report: dict[str, Any] | None) -> dict[str, str]:
     if not report:
         return {}
-    return {k: "" if report.get(k) is None else str(report[k]) for k in REPORT_FIELDS}
+    return {k: "" if report.get(k) is None else str(report[k]) for k in service.REPORT_FIELDS}
 
 
 def _render_form(
@@ -182,7 +181,7 @@ def _render_form(
             "errors": errors or [],
             "error_fields": {e["field"] for e in errors or []},
             "saved": saved,
-            "fields": REPORT_FIELDS,
+            "fields": service.REPORT_FIELDS,
             "labels": FIELD_LABELS,
         },
         status_code=status_code,
@@ -203,7 +202,8 @@ def report_form(
 async def report_form_submit(request: Request, store: StoreDep) -> Response:
     form = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
     data: dict[str, Any] = {
-        k: (form.get(k) or [""])[0].strip() for k in ("facility_id", "reported_at", *REPORT_FIELDS)
+        k: (form.get(k) or [""])[0].strip()
+        for k in ("facility_id", "reported_at", *service.REPORT_FIELDS)
     }
     values = {k: v for k, v in data.items() if k != "facility_id"}
     try:
