@@ -13,18 +13,27 @@ import string
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pypdf
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from epiradar.config import Settings
+from epiradar.config import DEFAULT_SERIAL_INTERVALS, Settings
+from epiradar.model import Syndrome
 from epiradar.service import auth
 from epiradar.service import bulletins as svc
-from epiradar.share.bulletin import BulletinContent, default_end, period_ending
+from epiradar.share.bulletin import (
+    BulletinContent,
+    RtEstimate,
+    default_end,
+    period_ending,
+    rt_series_start,
+)
 from epiradar.share.bulletin_render import render_html, render_pdf
 from epiradar.share.bulletin_text import LANGS, PHRASES, SYNDROME_NAMES
 from epiradar.store import Store
+from epiradar.trace.rt import estimate_rt
 from epiradar.web.app import create_app
 from web_support import (
     END,
@@ -39,7 +48,8 @@ from web_support import (
 )
 
 SMALL = re.compile(r"(?<![\d\-.:/W%+])([1-9])(?![\d\-.:/%])")
-"""A lone digit 1..9: a small count (dates, ISO weeks and percentages are not counts)."""
+"""A lone digit 1..9: a small count (dates, ISO weeks, percentages and decimals such as Rt's
+``1.12`` are not counts: a digit next to a decimal point is part of a decimal)."""
 CJK = re.compile(r"[\u4e00-\u9fff]")
 WEEK_END = dt.date(2026, 3, 29)  # END (2026-03-31) is a Tuesday: the last complete ISO week
 
@@ -267,6 +277,162 @@ def test_alerts_are_listed_without_counts(weekly: BulletinContent) -> None:
     assert weekly.alerts[0].areas == ["District E", "District F"]
     html = html_text(render_html(weekly, "en"))
     assert "District E" in html and "130" not in html  # the alert's observed count
+
+
+# ---------------------------------------------------------------------------------------------
+# Rt
+
+
+def _city_rt_truth(store: Store, syndrome: str, end: dt.date) -> tuple[float, float, float, int]:
+    """EpiEstim's Rt (mean, 5th and 95th percentiles) over the 7 days ending at ``end`` on the
+    city's daily counts, and the window's cases, computed here from the raw counts."""
+    si = DEFAULT_SERIAL_INTERVALS[Syndrome(syndrome)]
+    start = rt_series_start(end, si.mean, si.sd)
+    counts = store.daily_counts(start, end)
+    rows = counts[counts["syndrome"] == syndrome]
+    by_day = rows.groupby("date")["count"].sum()
+    days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    series = np.array([int(by_day.get(d, 0)) for d in days], dtype=float)
+    n = series.size
+    row = estimate_rt(series, si_mean=si.mean, si_sd=si.sd, t_start=[n - 6], t_end=[n]).iloc[0]
+    return float(row["mean"]), float(row["q05"]), float(row["q95"]), int(series[-7:].sum())
+
+
+def test_rt_equals_estimate_rt_on_the_city_series(store: Store) -> None:
+    """On SQLite and PostgreSQL: the Rt shown is EpiEstim's on the city's counts."""
+    fill_store(store)
+    verify_outbreak(store)
+    settings = Settings(db="sqlite:///unused.db", pseudonym_key="test-key")
+    content = svc.build_content(store, settings, kind="weekly")
+    shown = {s.syndrome: s.rt for s in content.syndromes if s.rt is not None}
+    assert sorted(shown) == ["fever", "gastrointestinal", "ili", "respiratory"]
+    html = {lang: html_text(render_html(content, lang)) for lang in LANGS}
+    for syndrome, rt in shown.items():
+        mean, lower, upper, cases = _city_rt_truth(store, syndrome, WEEK_END)
+        assert cases >= settings.bulletin.rt_min_cases
+        assert (rt.mean, rt.lower, rt.upper) == (round(mean, 2), round(lower, 2), round(upper, 2))
+        assert (rt.start, rt.end) == (dt.date(2026, 3, 23), WEEK_END)
+        for lang in LANGS:
+            assert f"{rt.mean:.2f}" in html[lang] and f"{rt.upper:.2f}" in html[lang]
+    for s in content.syndromes:
+        if s.syndrome not in shown:
+            assert s.rt is None
+
+
+def test_rt_needs_enough_cases_and_a_serial_interval(
+    data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the week's city counts: fever 108, gastrointestinal 128, ili 64, respiratory 59
+    bulletin = data.settings.bulletin.model_copy(update={"rt_min_cases": 64})
+    settings = data.settings.model_copy(update={"bulletin": bulletin})
+    monkeypatch.delitem(DEFAULT_SERIAL_INTERVALS, Syndrome.FEVER)  # fever: no serial interval
+    content = svc.build_content(data.store, settings, kind="weekly")
+    rt = {s.syndrome: s.rt for s in content.syndromes}
+    assert rt["ili"] is not None  # 64 cases: just enough
+    assert rt["gastrointestinal"] is not None
+    assert rt["respiratory"] is None  # 59 < 64
+    assert rt["fever"] is None  # enough cases, no serial interval
+    assert rt["neurological"] is None and rt["severe_respiratory"] is None
+    html = render_html(content, "en")
+    assert html.count('class="bulletin-text bulletin-rt"') == 2
+    for syndrome in ("fever", "respiratory"):
+        section = re.search(
+            rf'<section class="bulletin-syndrome" data-syndrome="{syndrome}">.*?</section>',
+            html,
+            re.S,
+        ).group()
+        assert "Rt" not in section
+        row = re.search(rf'<tr data-syndrome="{syndrome}">.*?</tr>', html, re.S).group()
+        assert '<td class="num rt">–</td>' in row
+
+
+def test_rt_is_withheld_where_its_window_has_a_hidden_count(
+    data: Dataset, daily: BulletinContent
+) -> None:
+    """The published interval gives the window's case count away to about one case: no Rt in
+    a daily bulletin whose last seven days include a hidden one."""
+    estimates = svc.rt_estimates(data.store, data.settings, daily.period.end)
+    assert estimates["fever"] is not None  # enough cases: estimated ...
+    fever = next(s for s in daily.syndromes if s.syndrome == "fever")
+    assert any(p.count is None for p in fever.curve[-7:])
+    assert fever.rt is None  # ... but not published
+    assert all(s.rt is None for s in daily.syndromes)
+    # a day whose last seven days are all shown has its Rt, the same as computed here
+    day = dt.date(2026, 3, 26)
+    shown = svc.build_content(data.store, data.settings, kind="daily", end=day)
+    gi = next(s for s in shown.syndromes if s.syndrome == "gastrointestinal")
+    assert all(p.count is not None for p in gi.curve[-7:])
+    mean, lower, upper, _ = _city_rt_truth(data.store, "gastrointestinal", day)
+    assert gi.rt is not None and (gi.rt.start, gi.rt.end) == (dt.date(2026, 3, 20), day)
+    assert (gi.rt.mean, gi.rt.lower, gi.rt.upper) == (
+        round(mean, 2),
+        round(lower, 2),
+        round(upper, 2),
+    )
+    assert gi.rt.verdict == "growing"  # the outbreak
+    assert "the spread is growing" in html_text(render_html(shown, "en"))
+    for lang in LANGS:
+        assert small_counts(html_text(render_html(shown, lang, standalone=True))) == []
+        assert small_counts(pdf_text(render_pdf(shown, lang))) == []
+
+
+@pytest.mark.parametrize(
+    ("lower", "upper", "verdict", "en", "zh"),
+    [
+        (1.05, 1.19, "growing", "the spread is growing", "传播正在扩大"),
+        (0.71, 0.96, "declining", "the spread is declining", "传播正在减弱"),
+        (0.90, 1.10, "uncertain", "the spread is not clearly growing or declining", "尚不能判断"),
+        (1.00, 1.10, "uncertain", "the spread is not clearly growing or declining", "尚不能判断"),
+        (0.90, 1.00, "uncertain", "the spread is not clearly growing or declining", "尚不能判断"),
+    ],
+)
+def test_rt_verdict_words(
+    weekly: BulletinContent, lower: float, upper: float, verdict: str, en: str, zh: str
+) -> None:
+    rt = RtEstimate(
+        mean=round((lower + upper) / 2, 2),
+        lower=lower,
+        upper=upper,
+        start=weekly.period.start,
+        end=weekly.period.end,
+    )
+    assert rt.verdict == verdict
+    sections = [s.model_copy(update={"rt": rt}) for s in weekly.syndromes[:1]]
+    content = weekly.model_copy(update={"syndromes": sections + weekly.syndromes[1:]})
+    text = {lang: html_text(render_html(content, lang)) for lang in LANGS}
+    sentence = {
+        "en": f"is estimated at {rt.mean:.2f} (90% credible interval {lower:.2f}–{upper:.2f}) "
+        f"over the last seven days, 2026-03-23 to 2026-03-29: ",
+        "zh_Hans": f"估计为 {rt.mean:.2f}（90% 可信区间 {lower:.2f}–{upper:.2f}）：",
+    }
+    assert sentence["en"] + en in text["en"]
+    assert sentence["zh_Hans"] + zh in text["zh_Hans"]
+    assert en not in text["zh_Hans"] and zh not in text["en"]
+
+
+def test_rt_in_both_languages_html_and_pdf(weekly: BulletinContent) -> None:
+    fever = next(s for s in weekly.syndromes if s.syndrome == "fever")
+    assert fever.rt is not None
+    numbers = f"{fever.rt.mean:.2f}"
+    interval = f"{fever.rt.lower:.2f}–{fever.rt.upper:.2f}"
+    en = html_text(render_html(weekly, "en"))
+    zh = html_text(render_html(weekly, "zh_Hans"))
+    assert "Rt, the average number of people each case infects, is estimated at " + numbers in en
+    assert "Rt（平均每个病例传染的人数）估计为 " + numbers in zh
+    for text in (en, zh):
+        assert f"{numbers} ({interval})" in text  # the summary table's column
+        assert "Rt" in text
+    for lang in LANGS:
+        text = pdf_text(render_pdf(weekly, lang))
+        assert "Rt" in text and numbers in text and interval in text
+    assert "传播" in pdf_text(render_pdf(weekly, "zh_Hans"))
+
+
+def test_the_scanner_reads_decimals_as_decimals_not_counts() -> None:
+    assert small_counts("Rt 1.12 (90% credible interval 0.95–1.30): 1.00") == []
+    assert small_counts("估计为 1.01（90% 可信区间 0.82–1.23）") == []
+    for text in ("7 visits", "Rt 1.12 and 3 visits", "(5)", "估计为 3 例", "1.12 7"):
+        assert small_counts(text), text
 
 
 # ---------------------------------------------------------------------------------------------

@@ -148,6 +148,12 @@ class BulletinSettings(BaseModel):
         le=365,
         description="open alerts that ended at most this many days before the period are listed",
     )
+    rt_min_cases: int = Field(
+        30,
+        ge=1,
+        description="Rt is given for a syndrome only with at least this many visits in the city "
+        "over the 7 days ending at the period's end",
+    )
 
     @field_validator("syndromes")
     @classmethod

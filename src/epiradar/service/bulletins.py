@@ -12,9 +12,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
+import pandas as pd
+
 from epiradar.config import Settings
 from epiradar.service import audit
-from epiradar.share.bulletin import KINDS, BulletinContent, Kind, build_bulletin, default_end
+from epiradar.share.bulletin import (
+    KINDS,
+    BulletinContent,
+    Kind,
+    RtEstimate,
+    build_bulletin,
+    city_rt,
+    default_end,
+    rt_series_start,
+)
 from epiradar.share.bulletin import period_ending as _period_ending
 from epiradar.share.bulletin_render import render_html, render_pdf
 from epiradar.share.bulletin_text import LANGS, check_lang
@@ -56,6 +67,49 @@ def suppression_rules(settings: Settings) -> SuppressionRules:
     )
 
 
+def city_series(counts: pd.DataFrame, syndrome: str, start: dt.date, end: dt.date) -> pd.Series:
+    """The city's daily counts of ``syndrome`` from ``start`` to ``end`` (every region and the
+    unknown residence summed; days without a row count 0), indexed by date."""
+    span = (end - start).days + 1
+    days = pd.Index([start + dt.timedelta(days=i) for i in range(span)], dtype=object)
+    if counts.empty:
+        return pd.Series(0, index=days, dtype="int64")
+    rows = counts[
+        (counts["syndrome"] == syndrome) & (counts["date"] >= start) & (counts["date"] <= end)
+    ]
+    sums = rows.groupby("date")["count"].sum()
+    return sums.reindex(days, fill_value=0).astype("int64")
+
+
+def rt_estimates(store: Store, settings: Settings, end: dt.date) -> dict[str, RtEstimate | None]:
+    """Per bulletin syndrome, the city's Rt over the 7 days ending at ``end`` (``city_rt``);
+    None for a syndrome without a serial interval or with fewer than ``[bulletin]
+    rt_min_cases`` visits in the window."""
+    trace = settings.trace
+    intervals = {s: trace.serial_interval(s) for s in settings.bulletin.syndromes}
+    starts = {
+        s: rt_series_start(end, si.mean, si.sd) for s, si in intervals.items() if si is not None
+    }
+    if not starts:
+        return dict.fromkeys(intervals)
+    counts = store.daily_counts(min(starts.values()), end)
+    out: dict[str, RtEstimate | None] = {}
+    for syndrome, si in intervals.items():
+        if si is None:
+            out[syndrome] = None
+            continue
+        out[syndrome] = city_rt(
+            city_series(counts, syndrome, starts[syndrome], end),
+            end=end,
+            si_mean=si.mean,
+            si_sd=si.sd,
+            min_cases=settings.bulletin.rt_min_cases,
+            mean_prior=trace.rt_mean_prior,
+            std_prior=trace.rt_std_prior,
+        )
+    return out
+
+
 def build_content(
     store: Store,
     settings: Settings,
@@ -95,6 +149,8 @@ def build_content(
         curve_length=length,
         top_areas=cfg.top_areas,
         alert_lookback_days=cfg.alert_lookback_days,
+        rt=rt_estimates(store, settings, period.end),
+        rt_min_cases=cfg.rt_min_cases,
     )
 
 

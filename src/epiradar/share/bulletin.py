@@ -21,12 +21,21 @@ never published. A city count is shown only when both tables show it (the area t
 totals are the same numbers), districts only when the city count is shown (else they might add
 up to it), and a change or trend word only when both periods' counts are shown. Alerts are
 listed by syndrome, areas, severity and start date, never with their counts.
+
+Each syndrome with a serial interval may also carry the city's reproduction number Rt over the
+last :data:`RT_WINDOW_DAYS` days ending at the period's end (:func:`city_rt`: Cori et al. 2013,
+as EpiEstim, through ``trace.rt.estimate_rt``), published as its posterior mean and 90 %
+credible interval rounded to two decimals. Rounded like that the interval still gives away the
+window's case count to about one case (the posterior's shape is one plus that count), so Rt is
+shown only where the bulletin already shows the counts of every day of its window (weekly: the
+week's count; daily: the last seven days of the curve), never next to a hidden one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import pandas as pd
@@ -34,6 +43,7 @@ from pydantic import BaseModel, ConfigDict
 
 from epiradar.model import VERIFIED_STATUSES, Alert, Region, Severity
 from epiradar.share.suppression import SuppressionRules, suppress, suppress_with_daily
+from epiradar.trace.rt import estimate_rt
 
 Kind = Literal["daily", "weekly"]
 KINDS: tuple[Kind, ...] = ("daily", "weekly")
@@ -43,6 +53,15 @@ UNKNOWN_AREA = ""
 TREND_THRESHOLDS = ((50.0, "sharp_up"), (15.0, "up"), (-15.0, "stable"), (-50.0, "down"))
 """Change in percent -> trend word: at least 50 rising sharply, at least 15 rising, at least -15
 stable, at least -50 falling, else falling sharply."""
+
+
+RT_WINDOW_DAYS = 7
+"""Days of the Rt window, ending at the bulletin period's end (EpiEstim's default window)."""
+RT_LEVEL = 90
+"""The published credible interval of Rt, in percent: the posterior's 5th to 95th percentile."""
+RT_MIN_HISTORY_DAYS = 28
+"""Days of counts before the Rt window at least (more for long serial intervals)."""
+RT_VERDICTS = ("growing", "declining", "uncertain")
 
 
 class _Frozen(BaseModel):
@@ -78,6 +97,28 @@ class AreaCount(_Frozen):
     count: int | None  # None in daily bulletins: named, not counted (see build_bulletin)
 
 
+class RtEstimate(_Frozen):
+    """The city's reproduction number over the window ``start .. end`` (both included): the
+    posterior mean and the 90 % credible interval (5th and 95th percentiles), rounded to two
+    decimals as published."""
+
+    mean: float
+    lower: float
+    upper: float
+    start: dt.date
+    end: dt.date
+
+    @property
+    def verdict(self) -> str:
+        """``growing`` when the interval lies above 1, ``declining`` when below, else
+        ``uncertain`` (read from the published, rounded numbers)."""
+        if self.lower > 1:
+            return "growing"
+        if self.upper < 1:
+            return "declining"
+        return "uncertain"
+
+
 class SyndromeSection(_Frozen):
     syndrome: str
     current: int | None  # None: suppressed
@@ -86,6 +127,7 @@ class SyndromeSection(_Frozen):
     trend: str  # a key of TREND_THRESHOLDS' words, or "unknown"
     top_areas: list[AreaCount]
     curve: list[CurvePoint]
+    rt: RtEstimate | None = None  # None: not estimated (see city_rt, _rt_shown)
 
     @property
     def has_visits(self) -> bool:
@@ -115,6 +157,7 @@ class BulletinContent(_Frozen):
     previous: Period
     data_version: dt.date  # the last date with data
     min_count: int  # counts 1..min_count-1 are hidden
+    rt_min_cases: int = 30  # Rt only with at least this many visits in its window
     syndromes: list[SyndromeSection]
     alerts: list[AlertItem]
     map: list[MapArea]
@@ -150,6 +193,75 @@ def default_end(kind: Kind, last_data: dt.date, today: dt.date | None = None) ->
     if kind == "daily":
         return last
     return last - dt.timedelta(days=(last.weekday() + 1) % 7)
+
+
+def rt_history_days(si_mean: float, si_sd: float) -> int:
+    """Days of counts the Rt estimate reads before its window: the serial interval's mean plus
+    four standard deviations (where nearly all its mass lies), at least
+    :data:`RT_MIN_HISTORY_DAYS`."""
+    return max(RT_MIN_HISTORY_DAYS, math.ceil(si_mean + 4 * si_sd))
+
+
+def rt_series_start(end: dt.date, si_mean: float, si_sd: float) -> dt.date:
+    """The first day of the daily series :func:`city_rt` expects for a window ending at ``end``."""
+    return end - dt.timedelta(days=RT_WINDOW_DAYS - 1 + rt_history_days(si_mean, si_sd))
+
+
+def city_rt(
+    series: pd.Series,
+    *,
+    end: dt.date,
+    si_mean: float,
+    si_sd: float,
+    min_cases: int,
+    mean_prior: float = 5.0,
+    std_prior: float = 5.0,
+) -> RtEstimate | None:
+    """Rt over the :data:`RT_WINDOW_DAYS` days ending at ``end`` from the city's daily counts
+    ``series`` (indexed by date; days missing count 0; read from :func:`rt_series_start` to
+    ``end``), with a gamma serial interval discretised as EpiEstim's (``trace.rt``). None when
+    the window has fewer than ``min_cases`` cases (or no estimate comes out)."""
+    start = rt_series_start(end, si_mean, si_sd)
+    days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    counts = pd.Series(series, dtype="float64").groupby(level=0).sum()
+    values = counts.reindex(pd.Index(days, dtype=object), fill_value=0).fillna(0).to_numpy()
+    if values[-RT_WINDOW_DAYS:].sum() < min_cases:
+        return None
+    n = values.size
+    row = estimate_rt(
+        values,
+        si_mean=si_mean,
+        si_sd=si_sd,
+        t_start=[n - RT_WINDOW_DAYS + 1],
+        t_end=[n],
+        mean_prior=mean_prior,
+        std_prior=std_prior,
+    ).iloc[0]
+    mean, lower, upper = float(row["mean"]), float(row["q05"]), float(row["q95"])
+    if not all(math.isfinite(v) for v in (mean, lower, upper)):
+        return None
+    return RtEstimate(
+        mean=round(mean, 2),
+        lower=round(lower, 2),
+        upper=round(upper, 2),
+        start=end - dt.timedelta(days=RT_WINDOW_DAYS - 1),
+        end=end,
+    )
+
+
+def _rt_shown(rt: RtEstimate | None, kind: Kind, points: Sequence[CurvePoint]) -> bool:
+    """Whether the bulletin shows the count of every day of Rt's window (the curve's points
+    covering it exactly, none hidden): the published interval gives that total away to about
+    one case, so it must be public already."""
+    if rt is None:
+        return False
+    step = 1 if kind == "daily" else 7
+    inside = [
+        p for p in points if p.start >= rt.start and p.start + dt.timedelta(days=step - 1) <= rt.end
+    ]
+    return len(inside) * step == (rt.end - rt.start).days + 1 and all(
+        p.count is not None for p in inside
+    )
 
 
 def _protect(table: pd.DataFrame, rules: SuppressionRules) -> tuple[pd.DataFrame, pd.Series]:
@@ -327,8 +439,13 @@ def build_bulletin(
     curve_length: int = 28,
     top_areas: int = 3,
     alert_lookback_days: int = 14,
+    rt: Mapping[str, RtEstimate | None] | None = None,
+    rt_min_cases: int = 30,
 ) -> BulletinContent:
-    """The bulletin of the period ending at ``end`` (see the module's docstring)."""
+    """The bulletin of the period ending at ``end`` (see the module's docstring); ``rt``: the
+    Rt estimates by syndrome (:func:`city_rt`), each kept only where its window's counts are
+    shown."""
+    rt = rt or {}
     rules = rules or SuppressionRules()
     period = period_ending(kind, end)
     previous = period.previous()
@@ -368,6 +485,7 @@ def build_bulletin(
         if current is None:
             shown = []  # districts' counts could add up to the hidden city count
         shown.sort(key=lambda t: (-t[0], area_names.get(t[1], t[1])))
+        estimate = rt.get(syndrome)
         sections.append(
             SyndromeSection(
                 syndrome=syndrome,
@@ -382,6 +500,7 @@ def build_bulletin(
                     for c, a in shown[:top_areas]
                 ],
                 curve=points,
+                rt=estimate if _rt_shown(estimate, kind, points) else None,
             )
         )
 
@@ -398,6 +517,7 @@ def build_bulletin(
         previous=previous,
         data_version=data_version,
         min_count=rules.min_count,
+        rt_min_cases=rt_min_cases,
         syndromes=sections,
         alerts=[
             AlertItem(

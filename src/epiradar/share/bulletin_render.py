@@ -22,7 +22,7 @@ from xml.sax.saxutils import escape as xml_escape
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
-from epiradar.share.bulletin import BulletinContent, SyndromeSection
+from epiradar.share.bulletin import RT_LEVEL, BulletinContent, RtEstimate, SyndromeSection
 from epiradar.share.bulletin_text import HTML_LANG, check_lang, phrase, syndrome_name
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -93,6 +93,40 @@ def summary_sentences(section: SyndromeSection, content: BulletinContent, lang: 
         )
         text += " " + phrase("summary.top", lang, areas=areas)
     return text
+
+
+def rt_number(value: float) -> str:
+    """An Rt value as published: two decimals (``1.12``), never read as a count."""
+    return f"{value:.2f}"
+
+
+def rt_cell(rt: RtEstimate | None) -> str:
+    """The summary table's Rt: ``1.12 (1.05–1.19)``, or a dash when not estimated."""
+    if rt is None:
+        return "–"
+    return f"{rt_number(rt.mean)} ({rt_number(rt.lower)}–{rt_number(rt.upper)})"
+
+
+def rt_sentence(section: SyndromeSection, lang: str) -> str:
+    """The Rt sentence of a syndrome (empty when Rt was not estimated)."""
+    rt = section.rt
+    if rt is None:
+        return ""
+    return phrase(
+        "summary.rt",
+        lang,
+        mean=rt_number(rt.mean),
+        lower=rt_number(rt.lower),
+        upper=rt_number(rt.upper),
+        level=RT_LEVEL,
+        start=rt.start.isoformat(),
+        end=rt.end.isoformat(),
+        verdict=phrase(f"rt.{rt.verdict}", lang),
+    )
+
+
+def has_rt(content: BulletinContent) -> bool:
+    return any(s.rt is not None for s in content.syndromes)
 
 
 def alert_areas(areas: Sequence[str], lang: str) -> str:
@@ -251,6 +285,9 @@ def _environment() -> Environment:
         change_text=change_text,
         period_text=period_text,
         summary_sentences=summary_sentences,
+        rt_cell=rt_cell,
+        rt_sentence=rt_sentence,
+        has_rt=has_rt,
         alert_areas=alert_areas,
         title_text=title_text,
         epicurve_svg=epicurve_svg,
@@ -416,6 +453,7 @@ def render_pdf(content: BulletinContent, lang: str) -> bytes:
             para(phrase(f"col.previous.{kind}", lang), small),
             para(phrase("col.change", lang), small),
             para(phrase("col.trend", lang), small),
+            para(phrase("col.rt", lang), small),
         ]
     ]
     for s in content.syndromes:
@@ -426,9 +464,12 @@ def render_pdf(content: BulletinContent, lang: str) -> bytes:
                 para(count_text(s.previous, content, lang)),
                 para(change_text(s.change_pct)),
                 para(phrase(f"trend.{s.trend}", lang)),
+                para(rt_cell(s.rt)),
             ]
         )
-    table = Table(rows, colWidths=[52 * mm, 25 * mm, 25 * mm, 22 * mm, 40 * mm], repeatRows=1)
+    table = Table(
+        rows, colWidths=[42 * mm, 20 * mm, 20 * mm, 17 * mm, 35 * mm, 40 * mm], repeatRows=1
+    )
     table.setStyle(
         TableStyle(
             [
@@ -480,6 +521,8 @@ def render_pdf(content: BulletinContent, lang: str) -> bytes:
             para(syndrome_name(s.syndrome, lang), h3),
             para(summary_sentences(s, content, lang)),
         ]
+        if s.rt is not None:
+            parts.append(para(rt_sentence(s, lang)))
         if s.has_visits:
             parts += [
                 para(phrase(f"chart.epicurve.{kind}", lang, n=n), small),
@@ -491,6 +534,8 @@ def render_pdf(content: BulletinContent, lang: str) -> bytes:
     story.append(para(phrase("heading.notes", lang), h2))
     for key in ("note.source", "note.suppression", "note.alerts"):
         story.append(para(phrase(key, lang, min=content.min_count), small))
+    if has_rt(content):
+        story.append(para(phrase("note.rt", lang, min=content.rt_min_cases), small))
 
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(

@@ -44,6 +44,7 @@ PHRASES: Final[dict[str, dict[str, str]]] = {
     "col.areas": {"en": "Areas", "zh_Hans": "地区"},
     "col.severity": {"en": "Severity", "zh_Hans": "严重程度"},
     "col.since": {"en": "Since", "zh_Hans": "开始日期"},
+    "col.rt": {"en": "Rt (90% interval)", "zh_Hans": "Rt（90%区间）"},
     # trend words
     "trend.sharp_up": {"en": "rising sharply", "zh_Hans": "快速上升"},
     "trend.up": {"en": "rising", "zh_Hans": "上升"},
@@ -81,6 +82,19 @@ PHRASES: Final[dict[str, dict[str, str]]] = {
     "summary.no_trend": {
         "en": "too few visits to compare with the previous period.",
         "zh_Hans": "数量过少，无法与上一期比较。",
+    },
+    "summary.rt": {
+        "en": "Rt, the average number of people each case infects, is estimated at {mean} "
+        "({level}% credible interval {lower}–{upper}) over the last seven days, {start} to "
+        "{end}: {verdict}.",
+        "zh_Hans": "近七天（{start} 至 {end}）的 Rt（平均每个病例传染的人数）估计为 {mean}"
+        "（{level}% 可信区间 {lower}–{upper}）：{verdict}。",
+    },
+    "rt.growing": {"en": "the spread is growing", "zh_Hans": "传播正在扩大"},
+    "rt.declining": {"en": "the spread is declining", "zh_Hans": "传播正在减弱"},
+    "rt.uncertain": {
+        "en": "the spread is not clearly growing or declining",
+        "zh_Hans": "尚不能判断传播是在扩大还是减弱",
     },
     "summary.top": {"en": "Most visits: {areas}.", "zh_Hans": "就诊最多的地区：{areas}。"},
     "summary.alerts": {
@@ -130,6 +144,15 @@ PHRASES: Final[dict[str, dict[str, str]]] = {
         "en": "An alert means that visits are higher than expected; it is being looked into "
         "and is not by itself a confirmed outbreak.",
         "zh_Hans": "预警表示就诊数高于预期，正在核实中，本身并不代表已确认的暴发。",
+    },
+    "note.rt": {
+        "en": "Rt is estimated from the city's daily visits of each syndrome with the method of "
+        "Cori et al. (2013) and the syndrome's serial interval; it is given only when the last "
+        "seven days had at least {min} visits and their counts are shown. An interval that "
+        "contains 1.00 means the data cannot yet tell growth from decline.",
+        "zh_Hans": "Rt 依据各症候群全市每日就诊数，采用 Cori 等（2013）的方法及该症候群的"
+        "序列间隔估计；仅在近七天就诊数不少于 {min} 例且各日数字均已显示时给出。"
+        "区间包含 1.00 表示目前的数据尚不能判断传播是在扩大还是减弱。",
     },
     "no_data": {"en": "No visits recorded.", "zh_Hans": "无就诊记录。"},
 }
