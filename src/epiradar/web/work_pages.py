@@ -5,6 +5,7 @@ to switch when accounts arrive."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, quote, urlencode
 
@@ -72,6 +73,19 @@ def _back(target: str, error: str | None = None) -> RedirectResponse:
         sep = "&" if "?" in target else "?"
         return RedirectResponse(f"{target}{sep}{urlencode({'error': error})}", status_code=303)
     return RedirectResponse(target, status_code=303)
+
+
+def _submit(action: Callable[[], object], back: str, done: str) -> RedirectResponse:
+    """Run a form's ``action``, then go to ``done``; refused input goes ``back`` with the
+    reason, an unknown object stays a 404."""
+    try:
+        with _errors():
+            action()
+    except HTTPException as exc:
+        if exc.status_code == 404:
+            raise
+        return _back(back, str(exc.detail))
+    return _back(done)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,23 +310,20 @@ async def add_task_form(
 ) -> RedirectResponse:
     form = await _form(request)
     target = f"/investigations/{investigation_id}"
-    try:
-        with _errors():
-            wf.add_task(
-                store,
-                investigation_id,
-                title=_one(form, "title") or "",
-                assignee=_one(form, "assignee"),
-                due_date=_date(form, "due_date"),
-                checklist=[c for c in form.get("checklist", []) if c],
-                actor=current_actor(request),
-                now=now,
-            )
-    except HTTPException as exc:
-        if exc.status_code == 404:
-            raise
-        return _back(target, str(exc.detail))
-    return _back(f"{target}#tasks")
+    return _submit(
+        lambda: wf.add_task(
+            store,
+            investigation_id,
+            title=_one(form, "title") or "",
+            assignee=_one(form, "assignee"),
+            due_date=_date(form, "due_date"),
+            checklist=[c for c in form.get("checklist", []) if c],
+            actor=current_actor(request),
+            now=now,
+        ),
+        target,
+        f"{target}#tasks",
+    )
 
 
 @router.post("/tasks/{task_id}/complete")
@@ -321,20 +332,17 @@ async def complete_task_form(
 ) -> RedirectResponse:
     form = await _form(request)
     back = local_path(_one(form, "back"), "/queue")
-    try:
-        with _errors():
-            svc.complete_task(
-                store,
-                task_id,
-                actor=current_actor(request),
-                now=now,
-                done_items=[c for c in form.get("done", []) if c],
-            )
-    except HTTPException as exc:
-        if exc.status_code == 404:
-            raise
-        return _back(back, str(exc.detail))
-    return _back(back)
+    return _submit(
+        lambda: svc.complete_task(
+            store,
+            task_id,
+            actor=current_actor(request),
+            now=now,
+            done_items=[c for c in form.get("done", []) if c],
+        ),
+        back,
+        back,
+    )
 
 
 @router.post("/investigations/{investigation_id}/contacts")
@@ -343,24 +351,21 @@ async def add_contact_form(
 ) -> RedirectResponse:
     form = await _form(request)
     target = f"/investigations/{investigation_id}"
-    try:
-        with _errors():
-            svc.add_contact(
-                store,
-                investigation_id,
-                label=_one(form, "label") or "",
-                case_key=_one(form, "case_key"),
-                exposure_date=_date(form, "exposure_date"),
-                follow_up_until=_date(form, "follow_up_until"),
-                follow_up_status=_one(form, "follow_up_status") or "pending",
-                actor=current_actor(request),
-                now=now,
-            )
-    except HTTPException as exc:
-        if exc.status_code == 404:
-            raise
-        return _back(target, str(exc.detail))
-    return _back(f"{target}#contacts")
+    return _submit(
+        lambda: svc.add_contact(
+            store,
+            investigation_id,
+            label=_one(form, "label") or "",
+            case_key=_one(form, "case_key"),
+            exposure_date=_date(form, "exposure_date"),
+            follow_up_until=_date(form, "follow_up_until"),
+            follow_up_status=_one(form, "follow_up_status") or "pending",
+            actor=current_actor(request),
+            now=now,
+        ),
+        target,
+        f"{target}#contacts",
+    )
 
 
 @router.post("/contacts/{contact_id}/follow-up")
