@@ -251,22 +251,14 @@ class SerialInterval(BaseModel):
     source: str | None = Field(None, description="where the values come from")
 
 
+_INFLUENZA = SerialInterval(
+    mean=2.6, sd=1.5, source="influenza; Ferguson et al. 2005, Nature 437:209 (EpiEstim Flu2009)"
+)
+
 DEFAULT_SERIAL_INTERVALS: dict[Syndrome, SerialInterval] = {
-    Syndrome.FEVER: SerialInterval(
-        mean=2.6,
-        sd=1.5,
-        source="influenza; Ferguson et al. 2005, Nature 437:209 (EpiEstim Flu2009)",
-    ),
-    Syndrome.ILI: SerialInterval(
-        mean=2.6,
-        sd=1.5,
-        source="influenza; Ferguson et al. 2005, Nature 437:209 (EpiEstim Flu2009)",
-    ),
-    Syndrome.RESPIRATORY: SerialInterval(
-        mean=2.6,
-        sd=1.5,
-        source="influenza; Ferguson et al. 2005, Nature 437:209 (EpiEstim Flu2009)",
-    ),
+    Syndrome.FEVER: _INFLUENZA,
+    Syndrome.ILI: _INFLUENZA,
+    Syndrome.RESPIRATORY: _INFLUENZA,
     Syndrome.SEVERE_RESPIRATORY: SerialInterval(
         mean=8.4, sd=3.8, source="SARS; Lipsitch et al. 2003, Science 300:1966 (EpiEstim SARS2003)"
     ),
