@@ -47,23 +47,33 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return fail(message, code)
 
 
+PasswordStdinOpt = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+]
+
+
+def _password(from_stdin: bool) -> str:
+    """The password read from standard input, else a random one (shown once by the caller)."""
+    from epiradar.service import auth
+
+    given = typer.get_text_stream("stdin").readline().rstrip("\n") if from_stdin else None
+    return given or auth.random_password()
+
+
 @users_app.command("add")
 def add(
     username: Annotated[str, typer.Argument(help="Login name.")],
     role: RoleArg,
     district: DistrictsOpt = None,
     facility: FacilityOpt = None,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
-    ] = False,
+    password_stdin: PasswordStdinOpt = False,
     db: DbOption = None,
 ) -> None:
     """Create an account. Without --password-stdin a random password is made and shown once."""
     from epiradar.cli import console
     from epiradar.service import auth
 
-    given = typer.get_text_stream("stdin").readline().rstrip("\n") if password_stdin else None
-    password = given or auth.random_password()
+    password = _password(password_stdin)
     settings, store = _open(db)
     with store:
         try:
@@ -79,7 +89,7 @@ def add(
         except auth.AuthError as exc:
             raise _fail(str(exc)) from None
     console.print(f"user [bold]{user['username']}[/] ({user['role']}) created")
-    if given is None:
+    if not password_stdin:
         console.print("password (shown once):")
         typer.echo(password)
 
@@ -163,17 +173,14 @@ def set_role(
 @users_app.command("set-password")
 def set_password(
     username: Annotated[str, typer.Argument()],
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
-    ] = False,
+    password_stdin: PasswordStdinOpt = False,
     db: DbOption = None,
 ) -> None:
     """Set a new password (random and shown once without --password-stdin)."""
     from epiradar.cli import console
     from epiradar.service import auth
 
-    given = typer.get_text_stream("stdin").readline().rstrip("\n") if password_stdin else None
-    password = given or auth.random_password()
+    password = _password(password_stdin)
     settings, store = _open(db)
     with store:
         try:
@@ -183,7 +190,7 @@ def set_password(
         except auth.AuthError as exc:
             raise _fail(str(exc)) from None
     console.print(f"password of {username} set (sessions ended)")
-    if given is None:
+    if not password_stdin:
         typer.echo(password)
 
 
